@@ -1,0 +1,43 @@
+# Common tasks. `make run` and `make test` do their own set-up (virtualenv, install).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run worker test lint format typecheck layers check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create the virtualenv and install the project with its dev tools
+
+run: install ## start the service (API, embedded worker and scheduler) on http://127.0.0.1:8000
+	$(BIN)/jobs-service serve
+
+worker: install ## run a worker process only
+	$(BIN)/jobs-service worker
+
+test: install ## run the test suite
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+layers: install
+	$(BIN)/lint-imports
+
+check: lint typecheck layers test ## everything CI runs
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,63 @@
+"""Errors raised by the job port.
+
+JobsError
+├── JobNotFound (LookupError)
+├── RecurringJobNotFound (LookupError)
+├── BatchNotFound (LookupError)
+├── HandlerNotRegistered (LookupError)
+├── InvalidArguments (TypeError)
+├── PayloadTooLarge (ValueError)
+├── InvalidSchedule (ValueError)
+└── InvalidTransition
+"""
+
+from __future__ import annotations
+
+
+class JobsError(Exception):
+    """Root of every error the job port raises."""
+
+
+class JobNotFound(JobsError, LookupError):
+    """No job has this id."""
+
+
+class RecurringJobNotFound(JobsError, LookupError):
+    """No recurring job has this id."""
+
+
+class BatchNotFound(JobsError, LookupError):
+    """No batch has this id."""
+
+
+class HandlerNotRegistered(JobsError, LookupError):
+    """The handler is not on the allow-list of registered handlers."""
+
+
+class InvalidArguments(JobsError, TypeError):
+    """The arguments do not fit the handler's signature or cannot be stored as JSON.
+
+    `argument` names the offending argument when there is one.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class PayloadTooLarge(JobsError, ValueError):
+    """The serialised arguments exceed the configured size limit."""
+
+    def __init__(self, message: str, *, argument: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.size = size
+        self.limit = limit
+
+
+class InvalidSchedule(JobsError, ValueError):
+    """A naive datetime, a malformed cron expression or an unknown time zone."""
+
+
+class InvalidTransition(JobsError):
+    """The job's current state does not allow the requested change."""

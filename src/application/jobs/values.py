@@ -1,0 +1,219 @@
+"""Value types of the job port."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NewType, TypeAlias
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from application.jobs.errors import InvalidSchedule
+
+JobId = NewType("JobId", UUID)
+BatchId = NewType("BatchId", UUID)
+
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+
+
+class JobState(StrEnum):
+    SCHEDULED = "scheduled"
+    AWAITING = "awaiting"
+    ENQUEUED = "enqueued"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+    @property
+    def is_final(self) -> bool:
+        """Succeeded, failed and deleted jobs wait for nothing (a failed one may be requeued)."""
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.DELETED})
+
+
+class ContinueOn(StrEnum):
+    """When a continuation (of a job or of a batch) is enqueued."""
+
+    SUCCESS = "success"
+    ANY_FINISHED = "any_finished"
+
+
+class OnExhausted(StrEnum):
+    """Where a job goes once its retries are used up."""
+
+    FAIL = "fail"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often and when a failing job runs again.
+
+    `attempts` counts every execution, the first included. With `delays` set, retry n waits
+    `delays[n-1]` seconds (the last delay repeats); otherwise it waits
+    `min(max_delay, base_delay * 2 ** (n-1))`, of which a random `jitter` share is taken off.
+    """
+
+    attempts: int = 10
+    delays: tuple[float, ...] = ()
+    base_delay: float = 15.0
+    max_delay: float = 3600.0
+    jitter: float = 0.5
+    on_exhausted: OnExhausted = OnExhausted.FAIL
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+        if any(d < 0 for d in self.delays) or self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("delays must not be negative")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """Run once; a failure is final."""
+        return cls(attempts=1)
+
+
+class Misfire(StrEnum):
+    RUN_ONCE = "run_once"
+    RUN_ALL = "run_all"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MisfirePolicy:
+    """What a recurring job does about ticks missed while no scheduler ran.
+
+    A tick is missed when the scheduler sees it more than `grace` late.
+    `run_once` enqueues one job for all missed ticks; `run_all` one per missed tick, the latest
+    `limit` of them; `skip` none. Ticks within the grace window always run.
+    """
+
+    kind: Misfire = Misfire.RUN_ONCE
+    limit: int = 100
+    grace: dt.timedelta = dt.timedelta(seconds=60)
+
+    @classmethod
+    def run_once(cls) -> MisfirePolicy:
+        return cls(kind=Misfire.RUN_ONCE)
+
+    @classmethod
+    def run_all(cls, limit: int = 100) -> MisfirePolicy:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return cls(kind=Misfire.RUN_ALL, limit=limit)
+
+    @classmethod
+    def skip(cls) -> MisfirePolicy:
+        return cls(kind=Misfire.SKIP)
+
+
+@dataclass(frozen=True, slots=True)
+class Cron:
+    """A cron expression (5 fields, or 6 with seconds first) evaluated in an IANA time zone."""
+
+    expression: str
+    timezone: str = "UTC"
+    misfire: MisfirePolicy = field(default_factory=MisfirePolicy)
+
+    def __post_init__(self) -> None:
+        fields = self.expression.split()
+        if len(fields) not in (5, 6):
+            raise InvalidSchedule(
+                f"cron expression {self.expression!r} has {len(fields)} fields; expected 5 or 6"
+            )
+        object.__setattr__(self, "expression", " ".join(fields))
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidSchedule(f"unknown time zone {self.timezone!r}") from exc
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """One recorded state change of a job."""
+
+    state: JobState
+    at: dt.datetime
+    reason: str
+    data: dict[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobError:
+    """Why the last execution failed."""
+
+    type: str
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogLine:
+    at: dt.datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobView:
+    """Read model of one job."""
+
+    id: JobId
+    handler: str
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    queue: str
+    state: JobState
+    created_at: dt.datetime
+    run_at: dt.datetime | None
+    attempt: int
+    max_attempts: int
+    history: tuple[Transition, ...]
+    error: JobError | None
+    progress: float
+    logs: tuple[LogLine, ...]
+    result: JSONValue
+    unique_key: str | None
+    parent_id: JobId | None
+    batch_id: BatchId | None
+    recurring_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecurringView:
+    """Read model of one recurring job."""
+
+    id: str
+    cron: Cron
+    handler: str
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    queue: str
+    paused: bool
+    next_run_at: dt.datetime | None
+    last_run_at: dt.datetime | None
+    last_job_id: JobId | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchView:
+    """Read model of a batch: how many of its jobs are in each state."""
+
+    id: BatchId
+    total: int
+    counts: dict[JobState, int]
+    continuation_id: JobId | None
+
+    @property
+    def finished(self) -> int:
+        return sum(n for state, n in self.counts.items() if state.is_final)

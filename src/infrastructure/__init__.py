@@ -1,0 +1,1 @@
+"""Adapters: the job engine and its stores, persistence, email."""

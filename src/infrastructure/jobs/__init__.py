@@ -1,0 +1,1 @@
+"""Job adapters: the engine (memory and SQL stores) and, later, dramatiq."""

@@ -1,0 +1,122 @@
+"""Records the engine and its stores exchange."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from application.jobs import (
+    BatchId,
+    ContinueOn,
+    Cron,
+    JobError,
+    JobId,
+    JobState,
+    JSONValue,
+    LogLine,
+    RetryPolicy,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A job as stored: what to run, how, and where it stands."""
+
+    id: JobId
+    handler: str
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    queue: str
+    state: JobState
+    created_at: dt.datetime
+    run_at: dt.datetime | None = None
+    attempt: int = 0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: dt.timedelta | None = None
+    unique_key: str | None = None
+    parent_id: JobId | None = None
+    continue_on: ContinueOn = ContinueOn.SUCCESS
+    batch_id: BatchId | None = None
+    recurring_id: str | None = None
+    reason: str = ""
+    """Why the job is created in `state`; recorded as its first transition."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewBatch:
+    id: BatchId
+    continuation: Job | None
+    """Created `awaiting`; enqueued once every job of the batch has finished."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """A job a worker holds. Every write about it must present the lease token."""
+
+    job: Job
+    token: UUID
+    lease_until: dt.datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output:
+    """What a running job produced so far: progress and new log lines."""
+
+    progress: float | None = None
+    logs: tuple[LogLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """The state a claimed job moves to after an execution."""
+
+    job_id: JobId
+    token: UUID
+    state: JobState
+    reason: str
+    run_at: dt.datetime | None = None
+    error: JobError | None = None
+    result: JSONValue = None
+    output: Output = field(default_factory=Output)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecurringJob:
+    """A recurring job's definition and schedule position."""
+
+    id: str
+    cron: Cron
+    handler: str
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    queue: str
+    retry: RetryPolicy
+    timeout: dt.timedelta | None
+    next_run_at: dt.datetime | None
+    paused: bool = False
+    last_run_at: dt.datetime | None = None
+    last_job_id: JobId | None = None
+
+    def same_schedule(self, other: RecurringJob) -> bool:
+        return (self.cron.expression, self.cron.timezone) == (
+            other.cron.expression,
+            other.cron.timezone,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """One fire time of a recurring job and the job created for it."""
+
+    fire_at: dt.datetime
+    job: Job
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerInfo:
+    id: str
+    queues: tuple[str, ...]
+    concurrency: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime

@@ -1,0 +1,155 @@
+"""The store port: what the engine needs from storage, in the engine's own verbs.
+
+Every method is atomic. Times come from the engine's clock as arguments; a store never reads
+the time itself. Writes about a claimed job carry its lease token and are ignored once the
+token is stale, so a worker that lost its lease cannot overwrite the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from application.jobs import BatchId, BatchView, JobId, JobState, JobView
+from infrastructure.jobs.engine.model import (
+    Claim,
+    Finish,
+    Job,
+    NewBatch,
+    Output,
+    RecurringJob,
+    ServerInfo,
+    Tick,
+)
+
+
+class JobStore(Protocol):
+    # --- creating jobs -------------------------------------------------------------------
+    async def create(
+        self,
+        jobs: Sequence[Job],
+        *,
+        now: dt.datetime,
+        batch: NewBatch | None = None,
+        session: object | None = None,
+    ) -> list[JobId]:
+        """Store jobs (and their batch) all or none; return their ids in order.
+
+        A job with a `parent_id` starts in the state `states.continuation_start` gives for
+        its parent's current state. A job whose unique key is held by an active job is not
+        stored: the active job's id is returned in its place.
+
+        Raises:
+            JobNotFound: a `parent_id` names no job.
+        """
+
+    # --- running jobs --------------------------------------------------------------------
+    async def acquire(
+        self,
+        queues: Sequence[str],
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        server_id: str,
+    ) -> list[Claim]:
+        """Claim up to `limit` enqueued jobs, queues in the given priority order, oldest first;
+        each moves to `processing` with a new lease token and its attempt counted."""
+
+    async def extend(
+        self,
+        tokens: Sequence[tuple[JobId, UUID, Output]],
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+    ) -> set[JobId]:
+        """Extend the leases of running jobs and save their output; return the ids whose
+        token is stale (deleted, rescued or released meanwhile)."""
+
+    async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
+        """Move claimed jobs to their next state, releasing continuations and batch
+        continuations that now may run; one bool per result, False for a stale token."""
+
+    async def release(
+        self, claims: Sequence[tuple[JobId, UUID]], *, now: dt.datetime, reason: str
+    ) -> None:
+        """Hand claimed jobs back to the queue at once, without counting the attempt."""
+
+    async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
+        """Move scheduled jobs whose time has come to `enqueued`; return how many."""
+
+    async def rescue_expired(self, *, now: dt.datetime, limit: int) -> int:
+        """Requeue processing jobs whose lease expired (their attempt stays counted); a job
+        with no attempts left moves to `failed` (or `deleted`, per its policy)."""
+
+    # --- managing jobs -------------------------------------------------------------------
+    async def change_state(
+        self,
+        job_id: JobId,
+        to: JobState,
+        *,
+        now: dt.datetime,
+        reason: str,
+        unless: frozenset[JobState] = frozenset(),
+    ) -> JobState:
+        """Move a job that is not claimed-and-finishing to `to` (delete, requeue) and return
+        the state it was in. Nothing changes when it is in `to` already or in `unless`.
+        Moving a processing job voids its lease token.
+
+        Raises:
+            JobNotFound: no job has this id.
+            InvalidTransition: the move is not allowed from the job's state.
+        """
+
+    async def get(self, job_id: JobId) -> JobView | None: ...
+
+    async def get_batch(self, batch_id: BatchId) -> BatchView | None: ...
+
+    # --- recurring jobs ------------------------------------------------------------------
+    async def upsert_recurring(self, definition: RecurringJob) -> None:
+        """Insert or replace by id; an unchanged schedule keeps the stored next run, and
+        the paused flag is kept."""
+
+    async def remove_recurring(self, recurring_id: str) -> bool: ...
+
+    async def set_recurring_paused(
+        self, recurring_id: str, paused: bool, *, next_run_at: dt.datetime | None
+    ) -> bool:
+        """Pause or resume (with a new next run); False when the id is unknown."""
+
+    async def get_recurring(self, recurring_id: str) -> RecurringJob | None: ...
+
+    async def list_recurring(self) -> list[RecurringJob]: ...
+
+    async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
+        """Unpaused recurring jobs whose next run is at or before `now`."""
+
+    async def record_ticks(
+        self,
+        recurring_id: str,
+        *,
+        expected_next_run: dt.datetime | None,
+        next_run_at: dt.datetime | None,
+        ticks: Sequence[Tick],
+        now: dt.datetime,
+    ) -> bool:
+        """Create the ticks' jobs and move the schedule on, all or none.
+
+        Compare-and-set: nothing happens and False is returned unless the stored next run
+        still equals `expected_next_run` and no tick's fire time was recorded before (the
+        tick ledger), so each tick becomes exactly one job across replicas.
+        """
+
+    # --- servers and retention -----------------------------------------------------------
+    async def heartbeat(self, server: ServerInfo) -> None: ...
+
+    async def remove_server(self, server_id: str) -> None: ...
+
+    async def remove_dead_servers(self, *, heartbeat_before: dt.datetime) -> list[str]: ...
+
+    async def list_servers(self) -> list[ServerInfo]: ...
+
+    async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` succeeded or deleted jobs that finished before the cutoff."""

@@ -1,0 +1,275 @@
+"""The worker: claims jobs from its queues, runs them, keeps their leases and records outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass, field
+
+from application.jobs import JobId, JobState
+from infrastructure.jobs.clock import Clock
+from infrastructure.jobs.engine.execution import Executor, Outcome, RunningContext
+from infrastructure.jobs.engine.model import Claim, Finish, ServerInfo
+from infrastructure.jobs.engine.states import after_failure
+from infrastructure.jobs.engine.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """Attributes:
+    queues: served in this priority order.
+    concurrency: jobs run at once.
+    lease: how long a claim holds without a heartbeat; a crashed worker's jobs run again
+        after it expires.
+    heartbeat_interval: seconds between lease extensions (also how soon a deleted running
+        job is cancelled).
+    poll_interval: seconds between claims while the queues are empty.
+    grace: on stop, how long running jobs may take to finish before they are released.
+    """
+
+    queues: tuple[str, ...] = ("default",)
+    concurrency: int = 4
+    lease: dt.timedelta = dt.timedelta(seconds=30)
+    heartbeat_interval: float = 5.0
+    poll_interval: float = 0.5
+    grace: dt.timedelta = dt.timedelta(seconds=10)
+
+
+@dataclass(slots=True)
+class _Running:
+    claim: Claim
+    context: RunningContext
+    task: asyncio.Task[None] | None = None
+    abandoned: bool = field(default=False)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        clock: Clock,
+        *,
+        server_id: str,
+        settings: WorkerSettings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._clock = clock
+        self._server_id = server_id
+        self.settings = settings or WorkerSettings()
+        self._rng = rng or random.Random()
+        self._running: dict[JobId, _Running] = {}
+        self._started_at = clock.now()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def run_once(self) -> int:
+        """Claim as many jobs as there are free slots, run them to the end; return how many."""
+        claims = await self._claim(self.settings.concurrency - len(self._running))
+        await asyncio.gather(*(self._process(claim) for claim in claims))
+        return len(claims)
+
+    async def heartbeat(self) -> None:
+        """Extend the leases of running jobs and save their output; cancel the jobs whose
+        lease is gone (deleted, or rescued elsewhere)."""
+        now = self._clock.now()
+        await self._store.heartbeat(
+            ServerInfo(
+                id=self._server_id,
+                queues=self.settings.queues,
+                concurrency=self.settings.concurrency,
+                started_at=self._started_at,
+                heartbeat_at=now,
+            )
+        )
+        running = list(self._running.values())
+        if not running:
+            return
+        lost = await self._store.extend(
+            [(r.claim.job.id, r.claim.token, r.context.take_output()) for r in running],
+            now=now,
+            lease=self.settings.lease,
+        )
+        for job_id in lost:
+            self._abandon(job_id, "lease lost (deleted or rescued)")
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Work until `stopping` is set, then stop gracefully: no new claims, running jobs get
+        `grace` to finish, the rest are cancelled and handed back to the queue at once."""
+        tasks: set[asyncio.Task[None]] = set()
+        beating = asyncio.create_task(self._beat(stopping))
+        stop_waiter = asyncio.create_task(stopping.wait())
+        try:
+            while not stopping.is_set():
+                free = self.settings.concurrency - len(tasks)
+                claims = await self._claim_safely(free) if free > 0 else []
+                tasks |= {asyncio.create_task(self._process(claim)) for claim in claims}
+                tasks = {t for t in tasks if not t.done()}
+                timeout = (
+                    None
+                    if len(tasks) >= self.settings.concurrency
+                    else (self.settings.poll_interval)
+                )
+                await asyncio.wait(
+                    {*tasks, stop_waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                tasks = {t for t in tasks if not t.done()}
+            await self._drain(tasks)
+        finally:
+            stop_waiter.cancel()
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(Exception):
+                await self._store.remove_server(self._server_id)
+
+    async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        if tasks:
+            logger.info("stopping: waiting for %d running job(s)", len(tasks))
+            _, pending = await asyncio.wait(tasks, timeout=self.settings.grace.total_seconds())
+            if pending:
+                await self._release_unfinished(pending)
+
+    async def _release_unfinished(self, pending: set[asyncio.Task[None]]) -> None:
+        unfinished = list(self._running.values())
+        for running in unfinished:
+            self._abandon(running.claim.job.id, "server stopping")
+        await asyncio.wait(pending, timeout=1.0)
+        await self._store.release(
+            [(r.claim.job.id, r.claim.token) for r in unfinished],
+            now=self._clock.now(),
+            reason="released: server stopping",
+        )
+        logger.warning(
+            "released %d unfinished job(s) on stop",
+            len(unfinished),
+            extra={"action": "jobs_released"},
+        )
+
+    async def _beat(self, stopping: asyncio.Event) -> None:
+        while True:
+            try:
+                await self.heartbeat()
+            except Exception:
+                logger.exception("heartbeat failed", extra={"action": "heartbeat_failed"})
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _claim_safely(self, limit: int) -> list[Claim]:
+        try:
+            return await self._claim(limit)
+        except Exception:
+            logger.exception("claiming jobs failed", extra={"action": "claim_failed"})
+            await asyncio.sleep(self.settings.poll_interval)
+            return []
+
+    async def _claim(self, limit: int) -> list[Claim]:
+        if limit <= 0:
+            return []
+        return await self._store.acquire(
+            self.settings.queues,
+            now=self._clock.now(),
+            lease=self.settings.lease,
+            limit=limit,
+            server_id=self._server_id,
+        )
+
+    def _abandon(self, job_id: JobId, why: str) -> None:
+        running = self._running.get(job_id)
+        if running is None:
+            return
+        running.abandoned = True
+        running.context.cancel()
+        if running.task is not None:
+            running.task.cancel()
+        logger.info(
+            "job %s cancelled: %s",
+            job_id,
+            why,
+            extra={"action": "job_cancelled", "job_id": str(job_id)},
+        )
+
+    async def _process(self, claim: Claim) -> None:
+        job = claim.job
+        running = _Running(claim, RunningContext(job, self._clock.now), asyncio.current_task())
+        self._running[job.id] = running
+        try:
+            outcome = await self._executor.execute(job, running.context)
+        except asyncio.CancelledError:
+            if not running.abandoned:
+                raise
+            if (task := asyncio.current_task()) is not None:
+                task.uncancel()
+            return  # deleted, rescued or released: the store already moved it on
+        finally:
+            del self._running[job.id]
+        if running.abandoned:
+            return
+        await self._record(claim, outcome, running.context)
+
+    async def _record(self, claim: Claim, outcome: Outcome, context: RunningContext) -> None:
+        job, now = claim.job, self._clock.now()
+        if outcome.error is None:
+            finish = Finish(
+                job_id=job.id,
+                token=claim.token,
+                state=JobState.SUCCEEDED,
+                reason="succeeded",
+                result=outcome.result,
+                output=context.take_output(),
+            )
+        else:
+            state, run_at, reason = after_failure(job.retry, job.attempt, now, self._rng)
+            finish = Finish(
+                job_id=job.id,
+                token=claim.token,
+                state=state,
+                reason=reason,
+                run_at=run_at,
+                error=outcome.error,
+                output=context.take_output(),
+            )
+        try:
+            [recorded] = await self._store.finish([finish], now=now)
+        except Exception:
+            logger.exception("recording job %s failed; its lease will expire", job.id)
+            return
+        _log_outcome(finish, job.handler, recorded)
+
+
+def _log_outcome(finish: Finish, handler: str, recorded: bool) -> None:
+    extra = {"action": f"job_{finish.state}", "job_id": str(finish.job_id), "handler": handler}
+    if not recorded:
+        logger.warning(
+            "job %s finished but its lease was lost; result discarded",
+            finish.job_id,
+            extra={**extra, "action": "lease_lost"},
+        )
+    elif finish.error is None:
+        logger.info("job %s %s succeeded", finish.job_id, handler, extra=extra)
+    elif finish.state is JobState.SCHEDULED:
+        logger.warning(
+            "job %s %s failed (%s): %s",
+            finish.job_id,
+            handler,
+            finish.error.message,
+            finish.reason,
+            extra=extra,
+        )
+    else:
+        logger.error(
+            "job %s %s %s: %s",
+            finish.job_id,
+            handler,
+            finish.reason,
+            finish.error.message,
+            extra=extra,
+        )
