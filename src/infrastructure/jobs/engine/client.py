@@ -18,6 +18,7 @@ from application.jobs import (
     ContinueOn,
     Cron,
     InvalidSchedule,
+    InvalidTransition,
     JobId,
     JobNotFound,
     JobOptions,
@@ -241,9 +242,15 @@ class EngineJobService:
         )
 
     async def requeue(self, job_id: JobId) -> None:
-        await self._store.change_state(
-            job_id, JobState.ENQUEUED, now=self._clock.now(), reason="requeued by request"
+        previous = await self._store.change_state(
+            job_id,
+            JobState.ENQUEUED,
+            now=self._clock.now(),
+            reason="requeued by request",
+            unless=frozenset({JobState.PROCESSING}),
         )
+        if previous is JobState.PROCESSING:
+            raise InvalidTransition(f"job {job_id} is processing; it cannot be requeued")
 
     async def get(self, job_id: JobId) -> JobView:
         view = await self._store.get(job_id)

@@ -77,6 +77,10 @@ class JobStore(Protocol):
     ) -> None:
         """Hand claimed jobs back to the queue at once, without counting the attempt."""
 
+    async def wait_for_work(self, max_seconds: float) -> None:
+        """Return when jobs may have been enqueued since the last call, or after
+        `max_seconds`; lets idle workers wake at once instead of polling."""
+
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
         """Move scheduled jobs whose time has come to `enqueued`; return how many."""
 
@@ -150,6 +154,9 @@ class JobStore(Protocol):
     async def remove_dead_servers(self, *, heartbeat_before: dt.datetime) -> list[str]: ...
 
     async def list_servers(self) -> list[ServerInfo]: ...
+
+    async def close(self) -> None:
+        """Release what the store holds open (listeners); the store is unusable after."""
 
     async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
         """Delete up to `limit` succeeded or deleted jobs that finished before the cutoff."""

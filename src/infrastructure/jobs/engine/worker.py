@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from application.jobs import JobId, JobState
 from infrastructure.jobs.clock import Clock
@@ -114,14 +115,7 @@ class Worker:
                 claims = await self._claim_safely(free) if free > 0 else []
                 tasks |= {asyncio.create_task(self._process(claim)) for claim in claims}
                 tasks = {t for t in tasks if not t.done()}
-                timeout = (
-                    None
-                    if len(tasks) >= self.settings.concurrency
-                    else (self.settings.poll_interval)
-                )
-                await asyncio.wait(
-                    {*tasks, stop_waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
+                await self._wait(tasks, stop_waiter)
                 tasks = {t for t in tasks if not t.done()}
             await self._drain(tasks)
         finally:
@@ -131,6 +125,17 @@ class Worker:
                 await beating
             with contextlib.suppress(Exception):
                 await self._store.remove_server(self._server_id)
+
+    async def _wait(self, tasks: set[asyncio.Task[None]], stop_waiter: asyncio.Task[bool]) -> None:
+        """Until a job finishes, stop is asked, or (with a free slot) new work may be there."""
+        waiting: set[asyncio.Future[Any]] = {*tasks, stop_waiter}
+        work = None
+        if len(tasks) < self.settings.concurrency:
+            work = asyncio.create_task(self._store.wait_for_work(self.settings.poll_interval))
+            waiting.add(work)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if work is not None and not work.done():
+            work.cancel()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
         if tasks:

@@ -5,6 +5,8 @@ Each method runs without awaiting, so it is atomic on the event loop, like a tra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import random
@@ -70,6 +72,7 @@ class InMemoryJobStore:
         self._recurring: dict[str, RecurringJob] = {}
         self._ledger: set[tuple[str, dt.datetime]] = set()
         self._servers: dict[str, ServerInfo] = {}
+        self._work = asyncio.Event()
 
     # --- creating jobs -------------------------------------------------------------------
     async def create(
@@ -97,6 +100,8 @@ class InMemoryJobStore:
             state, reason = states.continuation_start(parent_state, job.continue_on)
             job = dataclasses.replace(job, state=state, reason=reason)
         self._rows[job.id] = _Row(job=job)
+        if job.state is JobState.ENQUEUED:
+            self._work.set()
         self._record(self._rows[job.id], job.state, now, job.reason)
         return job.id
 
@@ -198,6 +203,11 @@ class InMemoryJobStore:
             if row is not None:
                 row.job = dataclasses.replace(row.job, attempt=row.job.attempt - 1)
                 self._move(row, JobState.ENQUEUED, now, reason)
+
+    async def wait_for_work(self, max_seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), max_seconds)
+        self._work.clear()
 
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
         due = [
@@ -378,6 +388,9 @@ class InMemoryJobStore:
     async def list_servers(self) -> list[ServerInfo]:
         return sorted(self._servers.values(), key=lambda s: s.id)
 
+    async def close(self) -> None:
+        return None
+
     async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
         old = [
             job_id
@@ -416,6 +429,8 @@ class InMemoryJobStore:
             row.token = row.lease_until = row.server_id = None
         row.job = dataclasses.replace(row.job, state=to)
         row.finished_at = now if to.is_final else None
+        if to is JobState.ENQUEUED:
+            self._work.set()
         self._record(row, to, now, reason, data)
         if to.is_final:
             self._release_continuations(row.job.id, to, now)

@@ -1,0 +1,1 @@
+"""Composition root: settings, logging, DI container, FastAPI app, CLI, recurring-job registrar."""

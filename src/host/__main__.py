@@ -1,0 +1,5 @@
+"""`python -m host` runs the console script."""
+
+from host.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The FastAPI application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response, status
+
+from host.container import Container, create_container
+from host.runtime import JobRuntime, Role
+from host.settings import Settings
+
+ALL_ROLES = frozenset({Role.WORKER, Role.SCHEDULER})
+
+
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    roles: frozenset[Role] = ALL_ROLES,
+) -> FastAPI:
+    """Build the app; its lifespan runs the job runtime with `roles` (a worker and a
+    scheduler by default, so one process is a whole service)."""
+    container = container or create_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = JobRuntime(container, roles)
+        app.state.runtime = runtime
+        runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            await _shutdown(container)
+
+    app = FastAPI(title="jobs-service", lifespan=lifespan)
+    app.state.container = container
+    app.state.runtime = None
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process is up (never checks dependencies)."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"], responses={503: {"description": "Not ready yet"}})
+    async def ready(request: Request, response: Response) -> dict[str, str]:
+        """Database reachable, schema at head, job runtime running."""
+        runtime: JobRuntime | None = request.app.state.runtime
+        reason = "starting" if runtime is None else await runtime.ready()
+        if reason is not None:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return {"status": "unavailable", "reason": reason}
+        return {"status": "ready"}
+
+    return app
+
+
+async def _shutdown(container: Container) -> None:
+    result = container.shutdown_resources()
+    if result is not None:
+        await result

@@ -1,0 +1,109 @@
+"""The service's lifecycle inside one process: prepare the schema, declare recurring jobs,
+run the job engine's loops (worker, scheduler, watchdog), stop them gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from host.container import Container
+from host.settings import Settings
+from infrastructure.jobs.sql import migrate
+
+logger = logging.getLogger(__name__)
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+SCHEMA_POLL_SECONDS = 2.0
+
+
+class Role(enum.StrEnum):
+    WORKER = "worker"
+    SCHEDULER = "scheduler"
+
+
+class JobRuntime:
+    """Boots in the background (so health endpoints answer meanwhile), then runs the loops
+    of its roles until `stop`."""
+
+    def __init__(self, container: Container, roles: frozenset[Role]) -> None:
+        self._container = container
+        self._settings: Settings = container.settings()
+        self._roles = roles
+        self._stopping = asyncio.Event()
+        self._boot: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._loops) and not any(task.done() for task in self._loops)
+
+    def start(self) -> None:
+        self._boot = asyncio.create_task(self._start_loops())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._boot is not None and not self._boot.done():
+            self._boot.cancel()
+        for outcome in await asyncio.gather(*self._loops, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                logger.error("a job loop failed", exc_info=outcome)
+        await self._container.job_store().close()
+
+    async def ready(self) -> str | None:
+        """None when ready to serve, else why not."""
+        if self._settings.jobs.backend == "sql" and not await self._schema_at_head():
+            return "database unreachable or schema not at head"
+        if not self.running:
+            return "job runtime starting"
+        return None
+
+    async def _start_loops(self) -> None:
+        try:
+            await self._prepare_schema()
+            await self._container.registrar().register()
+        except Exception:
+            logger.exception("start-up failed", extra={"action": "startup_failed"})
+            raise
+        loops: list[Loop] = [self._container.watchdog().run]
+        if Role.WORKER in self._roles:
+            loops.append(self._container.worker().run)
+        if Role.SCHEDULER in self._roles:
+            loops.append(self._container.scheduler().run)
+        self._loops = [asyncio.create_task(loop(self._stopping)) for loop in loops]
+        logger.info("job runtime started: %s", ", ".join(sorted(self._roles)) or "watchdog only")
+
+    async def _prepare_schema(self) -> None:
+        if self._settings.jobs.backend != "sql":
+            return
+        if self._settings.db.migrate_on_start:
+            await asyncio.to_thread(self._migrate)
+            return
+        while not await self._schema_at_head():
+            logger.warning("waiting for the schema to be migrated to head")
+            await asyncio.sleep(SCHEMA_POLL_SECONDS)
+
+    def _migrate(self) -> None:
+        db = self._settings.db
+        migrate.upgrade(
+            self._container.db_engine(),
+            schema=db.schema_name,
+            prefix=db.table_prefix,
+            timeout=db.migration_lock_timeout_seconds,
+        )
+
+    async def _schema_at_head(self) -> bool:
+        db = self._settings.db
+        try:
+            return await asyncio.to_thread(
+                migrate.is_at_head,
+                self._container.db_engine(),
+                schema=db.schema_name,
+                prefix=db.table_prefix,
+            )
+        except Exception:
+            logger.warning("schema check failed", exc_info=True)
+            return False

@@ -1,0 +1,96 @@
+"""Configuration, read once from environment variables (prefix `APP_`, nesting with `__`).
+
+Example: `APP_JOBS__CONCURRENCY=8`, `APP_HTTP__PORT=9000`, `APP_ENVIRONMENT=prod`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HttpSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        "sqlite:///./data/jobs.db",
+        description="SQLAlchemy URL of the job store (sqlite, postgresql+psycopg, "
+        "mysql+pymysql, mssql+pyodbc). A SQLite file's folder is created.",
+    )
+    schema_name: str | None = Field(
+        None, description="Schema holding the job tables (databases with schemas only)."
+    )
+    table_prefix: str = Field("", description="Prefix of every job table's name.")
+    migrate_on_start: bool = Field(
+        True, description="`serve` upgrades the schema at start (off when a migrate Job does)."
+    )
+    migration_lock_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long `migrate` waits for another process's migration."
+    )
+
+
+class JobsSettings(BaseModel):
+    backend: Literal["memory", "sql"] = Field(
+        "memory",
+        description="Job store adapter: `sql` (the database of `APP_DB__URL`) or `memory` "
+        "(inside one process, lost on restart).",
+    )
+    queues: list[str] = Field(
+        default_factory=lambda: ["critical", "default", "low"],
+        min_length=1,
+        description="Queues this server's worker serves, in priority order.",
+    )
+    concurrency: int = Field(4, ge=1, le=1000, description="Jobs a worker runs at once.")
+    lease_seconds: float = Field(
+        30.0, gt=0, description="A claim's lease; a crashed worker's job runs again after it."
+    )
+    heartbeat_seconds: float = Field(
+        5.0, gt=0, description="Interval of lease extensions and server heartbeats."
+    )
+    poll_seconds: float = Field(0.5, gt=0, description="Worker poll interval on empty queues.")
+    scheduler_poll_seconds: float = Field(1.0, gt=0, description="Scheduler round interval.")
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On stop, time running jobs get before they are released."
+    )
+    payload_limit_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest accepted size of a job's arguments as JSON."
+    )
+    retention_days: float = Field(
+        7.0, gt=0, description="Succeeded and deleted jobs are purged after this many days."
+    )
+    server_timeout_seconds: float = Field(
+        60.0, gt=0, description="A server without a heartbeat for this long is removed."
+    )
+    watchdog_seconds: float = Field(5.0, gt=0, description="Interval of rescue and cleanup.")
+    remove_undeclared_recurring: bool = Field(
+        False, description="At start-up, remove recurring jobs the code no longer declares."
+    )
+    sample_every_minute: bool | None = Field(
+        None,
+        description="Declare the sample every-minute recurring job; default: on in `dev`.",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APP_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    environment: Literal["dev", "prod"] = Field("dev", description="`dev` or `prod`.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of the service's logs."
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+
+    @property
+    def sample_every_minute(self) -> bool:
+        if self.jobs.sample_every_minute is None:
+            return self.environment == "dev"
+        return self.jobs.sample_every_minute

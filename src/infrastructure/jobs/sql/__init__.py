@@ -1,0 +1,1 @@
+"""The SQL job store on SQLAlchemy 2: SQLite, PostgreSQL, MariaDB, SQL Server."""

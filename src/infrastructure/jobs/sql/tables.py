@@ -1,0 +1,158 @@
+"""The job store's tables (SQLAlchemy Core). Alembic migrations create them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql, mysql
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """An aware UTC datetime, stored as naive UTC with microseconds on every dialect
+    (DATETIME(6) on MariaDB, DATETIME2 on SQL Server)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        if dialect.name == "mssql":
+            datetime2 = mssql.DATETIME2(precision=6)  # type: ignore[no-untyped-call]
+            return dialect.type_descriptor(datetime2)
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the job store")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
+    """The tables, in `schema` (where the database has schemas) and with a name prefix."""
+    metadata = sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    key, text = sa.String(200), sa.Text()
+    sa.Table(
+        f"{prefix}jobs",
+        metadata,
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("handler", key, nullable=False),
+        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("payload", text, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("state_at", UTCDateTime(), nullable=False),
+        sa.Column("run_at", UTCDateTime()),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("retry", text, nullable=False),
+        sa.Column("timeout_seconds", sa.Float()),
+        sa.Column("unique_key", key),
+        sa.Column("active_key", key),
+        sa.Column("parent_id", sa.Uuid()),
+        sa.Column("continue_on", sa.String(16), nullable=False),
+        sa.Column("batch_id", sa.Uuid()),
+        sa.Column("recurring_id", key),
+        sa.Column("lease_token", sa.Uuid()),
+        sa.Column("lease_until", UTCDateTime()),
+        sa.Column("server_id", key),
+        sa.Column("progress", sa.Float(), nullable=False),
+        sa.Column("result", text),
+        sa.Column("error_type", sa.String(300)),
+        sa.Column("error_message", text),
+        sa.Column("error_traceback", text),
+        sa.Index(None, "state", "queue", "state_at"),  # claim: oldest enqueued per queue
+        sa.Index(None, "state", "state_at"),  # retention purge, dashboard lists
+        sa.Index(None, "state", "run_at"),  # due scheduled jobs
+        sa.Index(None, "state", "lease_until"),  # expired leases
+        sa.Index(None, "parent_id"),  # continuations of a finished job
+        sa.Index(None, "batch_id", "state"),  # is the batch finished?
+        sa.Index(
+            None,
+            "active_key",
+            unique=True,
+            mssql_where=sa.text("active_key IS NOT NULL"),
+        ),
+    )
+    sa.Table(
+        f"{prefix}job_history",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("reason", text, nullable=False),
+        sa.Column("data", text),
+        sa.Index(None, "job_id"),
+    )
+    sa.Table(
+        f"{prefix}job_logs",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("level", sa.String(10), nullable=False),
+        sa.Column("message", text, nullable=False),
+        sa.Index(None, "job_id"),
+    )
+    sa.Table(
+        f"{prefix}batches",
+        metadata,
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("continuation_id", sa.Uuid()),
+        sa.Column("continue_on", sa.String(16), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    sa.Table(
+        f"{prefix}recurring_jobs",
+        metadata,
+        sa.Column("id", key, primary_key=True),
+        sa.Column("cron", sa.String(200), nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("misfire", text, nullable=False),
+        sa.Column("handler", key, nullable=False),
+        sa.Column("payload", text, nullable=False),
+        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("retry", text, nullable=False),
+        sa.Column("timeout_seconds", sa.Float()),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("next_run_at", UTCDateTime()),
+        sa.Column("last_run_at", UTCDateTime()),
+        sa.Column("last_job_id", sa.Uuid()),
+        sa.Index(None, "paused", "next_run_at"),
+    )
+    sa.Table(
+        f"{prefix}recurring_ticks",
+        metadata,
+        sa.Column("recurring_id", key, primary_key=True),
+        sa.Column("fire_at", UTCDateTime(), primary_key=True),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+    )
+    sa.Table(
+        f"{prefix}servers",
+        metadata,
+        sa.Column("id", key, primary_key=True),
+        sa.Column("queues", text, nullable=False),
+        sa.Column("concurrency", sa.Integer(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    )
+    return metadata

@@ -1,0 +1,73 @@
+"""Waking idle workers as soon as jobs are enqueued.
+
+Within a process an event is set after every write that may enqueue jobs. On PostgreSQL,
+writes also `NOTIFY`, and a listening connection wakes the workers of every other process.
+Other databases fall back to polling at the worker's interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import sqlalchemy as sa
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "jobs_enqueued"
+RECONNECT_SECONDS = 2.0
+
+
+class Wakeup:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._event = asyncio.Event()
+        self._listen_url = _psycopg_url(engine)
+        self._listener: asyncio.Task[None] | None = None
+
+    def notify_local(self) -> None:
+        self._event.set()
+
+    async def wait(self, max_seconds: float) -> None:
+        if self._listen_url is not None and self._listener is None:
+            self._listener = asyncio.create_task(self._listen(self._listen_url))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), max_seconds)
+        self._event.clear()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    async def _listen(self, url: str) -> None:
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._event.set()  # jobs may have come while we were not listening
+                    async for _ in conn.notifies():
+                        self._event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("LISTEN connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(RECONNECT_SECONDS)
+
+
+def notify_statement(engine_or_dialect: str) -> sa.TextClause | None:
+    """The statement that wakes other processes' workers at commit, if the database has one."""
+    if engine_or_dialect == "postgresql":
+        return sa.text(f"NOTIFY {CHANNEL}")
+    return None
+
+
+def _psycopg_url(engine: sa.Engine) -> str | None:
+    url = engine.url
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)

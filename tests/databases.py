@@ -1,0 +1,80 @@
+"""Real databases for tests: SQLite files, and PostgreSQL and MariaDB servers on 127.0.0.1.
+
+Each test session gets its own database on each server (dropped at the end); each test starts
+from empty tables. A server that cannot be reached skips its tests locally and fails them when
+`CI` is set, as a missing service is a failure in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from infrastructure.jobs.sql import migrate
+from infrastructure.jobs.sql.engine import create_engine
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    ),
+    "mariadb": os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+}
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(kind: str, error: Exception) -> None:
+    reason = f"{kind} is not reachable at {SERVER_URLS[kind]}: {error}"
+    if IN_CI:
+        pytest.fail(f"{reason} (CI needs every service)")
+    pytest.skip(reason)
+
+
+@contextmanager
+def server_database(kind: str) -> Iterator[str]:
+    """Create a database of its own on the server `kind`; yield its URL; drop it after."""
+    admin_url = sa.make_url(SERVER_URLS[kind])
+    name = f"jobs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        unavailable(kind, error)
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            if kind == "postgresql":
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@contextmanager
+def migrated_engine(kind: str, tmp_dir: Path) -> Iterator[sa.Engine]:
+    """An engine on a fresh, migrated database of `kind` (sqlite, postgresql, mariadb)."""
+    if kind == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_dir / 'jobs.db'}")
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    with server_database(kind) as url:
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+def empty_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
