@@ -37,9 +37,9 @@ def count_jobs(engine: sa.Engine) -> int:
 @pytest.mark.parametrize(
     ("dialect", "expected"),
     [
-        (postgresql.dialect(), "FOR UPDATE SKIP LOCKED"),
+        (postgresql.dialect(), "FOR UPDATE SKIP LOCKED"),  # type: ignore[no-untyped-call]
         (mysql.dialect(), "FOR UPDATE SKIP LOCKED"),
-        (mssql.dialect(), "WITH (UPDLOCK, READPAST, ROWLOCK)"),
+        (mssql.dialect(), "WITH (UPDLOCK, READPAST, ROWLOCK)"),  # type: ignore[no-untyped-call]
     ],
 )
 def test_claim_query_skips_locked_rows(dialect: sa.Dialect, expected: str) -> None:

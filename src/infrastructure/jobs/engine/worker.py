@@ -107,6 +107,7 @@ class Worker:
         """Work until `stopping` is set, then stop gracefully: no new claims, running jobs get
         `grace` to finish, the rest are cancelled and handed back to the queue at once."""
         tasks: set[asyncio.Task[None]] = set()
+        await self._heartbeat_safely()  # the server is listed before it claims anything
         beating = asyncio.create_task(self._beat(stopping))
         stop_waiter = asyncio.create_task(stopping.wait())
         try:
@@ -162,11 +163,14 @@ class Worker:
 
     async def _beat(self, stopping: asyncio.Event) -> None:
         while True:
-            try:
-                await self.heartbeat()
-            except Exception:
-                logger.exception("heartbeat failed", extra={"action": "heartbeat_failed"})
             await asyncio.sleep(self.settings.heartbeat_interval)
+            await self._heartbeat_safely()
+
+    async def _heartbeat_safely(self) -> None:
+        try:
+            await self.heartbeat()
+        except Exception:
+            logger.exception("heartbeat failed", extra={"action": "heartbeat_failed"})
 
     async def _claim_safely(self, limit: int) -> list[Claim]:
         try:

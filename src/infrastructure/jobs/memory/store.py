@@ -293,8 +293,8 @@ class InMemoryJobStore:
         if batch is None:
             return None
         counts = dict.fromkeys(JobState, 0)
-        for job_id in batch.job_ids:
-            counts[self._rows[job_id].state] += 1
+        for state in self._batch_states(batch):
+            counts[state] += 1
         return BatchView(
             id=batch_id,
             total=len(batch.job_ids),
@@ -462,10 +462,13 @@ class InMemoryJobStore:
         continuation = self._rows[batch.continuation_id]
         if continuation.state is not JobState.AWAITING:
             return
-        job_states = [self._rows[job_id].state for job_id in batch.job_ids]
-        released = states.batch_release(job_states, batch.continue_on)
+        released = states.batch_release(self._batch_states(batch), batch.continue_on)
         if released is not None:
             self._move(continuation, released[0], now, released[1])
+
+    def _batch_states(self, batch: _Batch) -> list[JobState]:
+        """States of the batch's jobs that are still stored (finished ones may be purged)."""
+        return [self._rows[job_id].state for job_id in batch.job_ids if job_id in self._rows]
 
     @staticmethod
     def _awaiting(rows: Iterable[_Row]) -> list[_Row]:

@@ -1,0 +1,1 @@
+"""Adapters of the domain's repository ports."""

@@ -1,0 +1,30 @@
+"""Session-wide fixtures: one migrated database per kind, shared by the tests that need it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.databases import migrated_engine
+
+
+def _engine(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    with migrated_engine(kind, tmp_path_factory.mktemp(kind)) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    yield from _engine("sqlite", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def postgresql_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    yield from _engine("postgresql", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mariadb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    yield from _engine("mariadb", tmp_path_factory)

@@ -1,0 +1,133 @@
+"""Server heartbeats, dead-server removal and the retention purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from application.jobs import JobNotFound, JobState, RetryPolicy
+from tests.contract.conftest import QUEUES, SERVER_ID, START, Engine
+from tests.contract.handlers import Contextual, Recorder
+
+S = JobState
+RETENTION = dt.timedelta(days=7)
+
+
+async def test_worker_heartbeat_registers_its_server(engine: Engine):
+    await engine.worker.heartbeat()
+
+    [server] = await engine.store.list_servers()
+    assert server.id == SERVER_ID
+    assert server.queues == QUEUES
+    assert server.concurrency == 4
+    assert server.heartbeat_at == START
+
+    engine.clock.advance(dt.timedelta(seconds=5))
+    await engine.worker.heartbeat()
+    [server] = await engine.store.list_servers()
+    assert server.heartbeat_at == START + dt.timedelta(seconds=5)
+    assert server.started_at == START
+
+
+async def test_server_without_recent_heartbeat_is_removed_as_dead(engine: Engine):
+    other = engine.new_worker(server_id="server-b")
+    await engine.worker.heartbeat()
+    await other.heartbeat()
+
+    engine.clock.advance(dt.timedelta(seconds=50))
+    await engine.worker.heartbeat()
+    engine.clock.advance(dt.timedelta(seconds=11))  # server-b silent for 61 s, server-a for 11 s
+    await engine.watchdog.tick()
+
+    assert [s.id for s in await engine.store.list_servers()] == [SERVER_ID]
+
+
+async def test_server_within_the_timeout_is_kept(engine: Engine):
+    await engine.worker.heartbeat()
+
+    engine.clock.advance(dt.timedelta(minutes=1))
+    await engine.watchdog.tick()
+
+    assert [s.id for s in await engine.store.list_servers()] == [SERVER_ID]
+
+
+async def test_succeeded_and_deleted_jobs_are_purged_after_the_retention(engine: Engine):
+    succeeded = await engine.jobs.enqueue(Recorder.record, 1)
+    deleted = await engine.jobs.enqueue(Recorder.record, 2)
+    await engine.jobs.delete(deleted)
+    await engine.drain()
+
+    engine.clock.advance(RETENTION)
+    await engine.watchdog.tick()
+    assert (await engine.jobs.get(succeeded)).state is S.SUCCEEDED
+    assert (await engine.jobs.get(deleted)).state is S.DELETED
+
+    engine.clock.advance(dt.timedelta(seconds=1))
+    await engine.watchdog.tick()
+    for job_id in (succeeded, deleted):
+        with pytest.raises(JobNotFound):
+            await engine.jobs.get(job_id)
+
+
+async def test_failed_and_waiting_jobs_are_not_purged(engine: Engine):
+    failed = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "x")
+    scheduled = await engine.jobs.schedule(dt.timedelta(days=30), Recorder.record, 1)
+    awaiting = await engine.jobs.continue_with(failed, Recorder.record, 2)
+    await engine.drain()
+
+    engine.clock.advance(RETENTION * 2)
+    await engine.watchdog.tick()
+
+    assert (await engine.jobs.get(failed)).state is S.FAILED
+    assert (await engine.jobs.get(scheduled)).state is S.SCHEDULED
+    assert (await engine.jobs.get(awaiting)).state is S.AWAITING
+
+
+async def test_retention_counts_from_when_the_job_finished(engine: Engine):
+    job_id = await engine.jobs.schedule(dt.timedelta(days=3), Recorder.record, 1)
+    engine.clock.advance(dt.timedelta(days=3))
+    await engine.drain()
+
+    engine.clock.advance(RETENTION - dt.timedelta(hours=1))  # 10 days after creation
+    await engine.watchdog.tick()
+    assert (await engine.jobs.get(job_id)).state is S.SUCCEEDED
+
+    engine.clock.advance(dt.timedelta(hours=2))
+    await engine.watchdog.tick()
+    with pytest.raises(JobNotFound):
+        await engine.jobs.get(job_id)
+
+
+async def test_requeued_job_is_no_longer_due_for_purge(engine: Engine):
+    job_id = await engine.jobs.enqueue(Recorder.record, 1)
+    await engine.drain()
+    engine.clock.advance(RETENTION)
+    await engine.jobs.requeue(job_id)
+
+    engine.clock.advance(dt.timedelta(days=1))
+    await engine.watchdog.tick()
+
+    assert (await engine.jobs.get(job_id)).state is S.ENQUEUED
+
+
+async def test_batch_outlives_the_purge_of_its_finished_jobs(engine: Engine):
+    async with engine.jobs.options(retry=RetryPolicy.none()).batch() as batch:
+        done = await batch.enqueue(Recorder.record, 1)
+        failing = await batch.enqueue(Contextual.flaky, 2)
+        summary = batch.then(Recorder.pair, "summary", "sent")
+    await engine.drain()
+    engine.clock.advance(RETENTION + dt.timedelta(seconds=1))
+    await engine.watchdog.tick()
+    with pytest.raises(JobNotFound):
+        await engine.jobs.get(done)
+
+    progress = await engine.jobs.get_batch(batch.id)
+    assert progress.total == 2
+    assert progress.counts[S.FAILED] == 1
+
+    await engine.jobs.requeue(failing)
+    await engine.drain()
+
+    assert (await engine.jobs.get(failing)).state is S.SUCCEEDED
+    assert (await engine.jobs.get(summary)).state is S.SUCCEEDED
