@@ -1,28 +1,92 @@
-"""The service's jobs: which handlers may run (the allow-list), how the container builds them,
-and which recurring jobs the service declares."""
+"""The service's jobs: which handlers may run (the allow-list) with their defaults, how the
+container builds them, and which recurring jobs the service declares."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
 
-from host.registrar import RecurringDeclaration
+from application.jobs import Cron, RetryPolicy
+from domain.invoices import InvoiceJobs
+from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
+from domain.notifications import NotificationJobs
+from domain.reports import ReportJobs
+from domain.users import EmailJobs
+from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings
+from infrastructure.email import LoggingEmailSender
+from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.persistence.memory import (
+    InMemoryInvoiceRepository,
+    InMemoryNotificationRepository,
+    InMemoryPasswordResetRepository,
+    InMemoryReportRepository,
+    InMemorySubscriptionRepository,
+    InMemoryUserRepository,
+)
+
+MINUTE = dt.timedelta(minutes=1)
 
 
 class Adapters(containers.DeclarativeContainer):
-    """Domain ports and their adapters."""
+    """The domain ports and their adapters (in memory in this template)."""
+
+    temp_directory = providers.Dependency(instance_of=Path)
+    clock = providers.Singleton(SystemClock)
+    users = providers.Singleton(InMemoryUserRepository)
+    resets = providers.Singleton(InMemoryPasswordResetRepository)
+    invoices = providers.Singleton(InMemoryInvoiceRepository)
+    subscriptions = providers.Singleton(InMemorySubscriptionRepository)
+    reports = providers.Singleton(InMemoryReportRepository)
+    notifications = providers.Singleton(InMemoryNotificationRepository)
+    email = providers.Singleton(LoggingEmailSender)
+    temp_files = providers.Factory(TempFileSettings, directory=temp_directory)
 
 
-def handler_factories(adapters: Any) -> list[providers.Factory[Any]]:
-    return []
+def handler_factories(a: Any) -> list[providers.Factory[Any]]:
+    """One factory per handler class; the executor adds `context` to those that take one."""
+    return [
+        providers.Factory(EmailJobs, a.users, a.resets, a.email, a.clock),
+        providers.Factory(InvoiceJobs, a.invoices, a.subscriptions, a.email, a.clock),
+        providers.Factory(ReportJobs, a.reports, a.users, a.invoices, a.email, a.clock),
+        providers.Factory(NotificationJobs, a.users, a.notifications, a.email, a.clock),
+        providers.Factory(TempFileJobs, a.temp_files, a.clock),
+        providers.Factory(HeartbeatJobs, a.clock),
+    ]
 
 
 def register_handlers(registry: HandlerRegistry) -> None:
-    return None
+    """The allow-list: only these handlers can be enqueued or run."""
+    once, three, five = RetryPolicy.none(), RetryPolicy(attempts=3), RetryPolicy(attempts=5)
+    registry.register(EmailJobs.send_welcome, queue="critical", retry=five)
+    registry.register(EmailJobs.send_password_reset, queue="critical", retry=five)
+    registry.register(EmailJobs.remind_password_reset, retry=three)
+    registry.register(InvoiceJobs.send_reminder, retry=five)
+    registry.register(InvoiceJobs.generate_monthly, retry=three, timeout=30 * MINUTE)
+    registry.register(ReportJobs.generate, queue="low", retry=three, timeout=10 * MINUTE)
+    registry.register(ReportJobs.email_report, queue="low", retry=five)
+    registry.register(ReportJobs.generate_daily, queue="low", retry=three, timeout=30 * MINUTE)
+    # Short retries: the bulk summary waits until every delivery has finished.
+    registry.register(NotificationJobs.notify, retry=RetryPolicy(attempts=3, delays=(10, 60)))
+    registry.register(NotificationJobs.send_bulk_summary, retry=five)
+    registry.register(TempFileJobs.cleanup, queue="low", retry=once, timeout=10 * MINUTE)
+    registry.register(HeartbeatJobs.beat, queue="low", retry=once, timeout=MINUTE)
 
 
 def recurring_declarations(settings: Settings) -> list[RecurringDeclaration]:
-    return []
+    """The recurring jobs every replica upserts at start-up."""
+    zone = settings.business_timezone
+    declared = [
+        recurring("monthly-invoices", Cron("0 6 1 * *", zone), InvoiceJobs.generate_monthly),
+        recurring("daily-report", Cron("0 2 * * *", zone), ReportJobs.generate_daily),
+        recurring(
+            "temp-cleanup", Cron("30 3 * * *", zone), TempFileJobs.cleanup, older_than_hours=24
+        ),
+    ]
+    if settings.sample_every_minute:
+        declared.append(recurring("sample-heartbeat", Cron("* * * * *"), HeartbeatJobs.beat))
+    return declared

@@ -13,6 +13,13 @@ import sqlalchemy as sa
 from dependency_injector import containers, providers
 
 import host.catalog as catalog
+from application.use_cases import (
+    ForgotPassword,
+    RegisterUser,
+    RequestReport,
+    ScheduleInvoiceReminder,
+    SendBulkNotification,
+)
 from host.registrar import RecurringJobRegistrar
 from host.settings import Settings
 from infrastructure.jobs.clock import SystemClock
@@ -97,8 +104,13 @@ class Container(containers.DeclarativeContainer):
     handler_registry = providers.Singleton(build_registry)
 
     # Domain adapters and the handlers built from them, one instance per execution.
-    adapters = providers.Container(catalog.Adapters)
-    handler_factories = providers.List(*catalog.handler_factories(adapters))
+    adapters = providers.Container(
+        catalog.Adapters, temp_directory=providers.Callable(lambda s: s.temp_directory, settings)
+    )
+    # The factories themselves (`.provider`), not instances: one instance per execution.
+    handler_factories = providers.List(
+        *(factory.provider for factory in catalog.handler_factories(adapters))
+    )
     handler_factory = providers.Singleton(ProviderHandlerFactory, handler_factories)
 
     jobs = providers.Singleton(
@@ -131,6 +143,16 @@ class Container(containers.DeclarativeContainer):
     watchdog = providers.Factory(
         Watchdog, job_store, clock, providers.Callable(watchdog_settings, settings)
     )
+    register_user = providers.Factory(RegisterUser, jobs, adapters.users, adapters.clock)
+    forgot_password = providers.Factory(
+        ForgotPassword, jobs, adapters.users, adapters.resets, adapters.clock
+    )
+    request_report = providers.Factory(RequestReport, jobs, adapters.reports, adapters.clock)
+    send_bulk_notification = providers.Factory(SendBulkNotification, jobs)
+    schedule_invoice_reminder = providers.Factory(
+        ScheduleInvoiceReminder, jobs, adapters.invoices, adapters.clock
+    )
+
     registrar = providers.Factory(
         RecurringJobRegistrar,
         jobs,

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 SCHEMA_POLL_SECONDS = 2.0
+BOOT_RETRY_SECONDS = 5.0
 
 
 class Role(enum.StrEnum):
@@ -36,6 +37,7 @@ class JobRuntime:
         self._stopping = asyncio.Event()
         self._boot: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self._boot_error: str | None = None
 
     @property
     def running(self) -> bool:
@@ -58,16 +60,20 @@ class JobRuntime:
         if self._settings.jobs.backend == "sql" and not await self._schema_at_head():
             return "database unreachable or schema not at head"
         if not self.running:
-            return "job runtime starting"
+            return self._boot_error or "job runtime starting"
         return None
 
     async def _start_loops(self) -> None:
-        try:
-            await self._prepare_schema()
-            await self._container.registrar().register()
-        except Exception:
-            logger.exception("start-up failed", extra={"action": "startup_failed"})
-            raise
+        while True:
+            try:
+                await self._prepare_schema()
+                await self._container.registrar().register()
+                break
+            except Exception as exc:
+                self._boot_error = f"start-up failed: {exc}"
+                logger.exception("start-up failed; retrying", extra={"action": "startup_failed"})
+                await asyncio.sleep(BOOT_RETRY_SECONDS)
+        self._boot_error = None
         loops: list[Loop] = [self._container.watchdog().run]
         if Role.WORKER in self._roles:
             loops.append(self._container.worker().run)

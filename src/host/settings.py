@@ -5,6 +5,7 @@ Example: `APP_JOBS__CONCURRENCY=8`, `APP_HTTP__PORT=9000`, `APP_ENVIRONMENT=prod
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -36,7 +37,7 @@ class DatabaseSettings(BaseModel):
 
 class JobsSettings(BaseModel):
     backend: Literal["memory", "sql"] = Field(
-        "memory",
+        "sql",
         description="Job store adapter: `sql` (the database of `APP_DB__URL`) or `memory` "
         "(inside one process, lost on restart).",
     )
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
     environment: Literal["dev", "prod"] = Field("dev", description="`dev` or `prod`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Level of the service's logs."
+    )
+    business_timezone: str = Field(
+        "UTC", description="IANA time zone of the business recurring jobs (invoices, reports)."
+    )
+    temp_directory: Path = Field(
+        Path("./data/tmp"), description="Folder the temp-file cleanup job empties of old files."
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)

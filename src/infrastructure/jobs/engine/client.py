@@ -17,6 +17,7 @@ from application.jobs import (
     BatchView,
     ContinueOn,
     Cron,
+    InvalidArguments,
     InvalidSchedule,
     InvalidTransition,
     JobId,
@@ -70,12 +71,12 @@ class EngineJobService:
     ) -> JobService:
         current = self._options
         merged = JobOptions(
-            queue=queue or current.queue,
-            retry=retry or current.retry,
-            timeout=timeout or current.timeout,
-            unique_key=unique_key or current.unique_key,
-            continue_on=continue_on or current.continue_on,
-            session=session or current.session,
+            queue=current.queue if queue is None else queue,
+            retry=current.retry if retry is None else retry,
+            timeout=current.timeout if timeout is None else timeout,
+            unique_key=current.unique_key if unique_key is None else unique_key,
+            continue_on=current.continue_on if continue_on is None else continue_on,
+            session=current.session if session is None else session,
         )
         return EngineJobService(
             self._store,
@@ -110,6 +111,11 @@ class EngineJobService:
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
+        if self._options.unique_key is not None:
+            raise InvalidArguments(
+                "a unique key applies to one job, not to the jobs of a batch",
+                argument="unique_key",
+            )
         collected = _CollectingBatch(self)
         yield collected
         jobs, continuation = collected.jobs, collected.continuation

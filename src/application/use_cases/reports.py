@@ -1,0 +1,47 @@
+"""Reports asked for by users: generated in the background, then emailed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from application.jobs import JobId, JobService
+from domain.clock import Clock
+from domain.reports import Report, ReportJobs, ReportKind, ReportRepository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportRequested:
+    report_id: UUID
+    generate_job_id: JobId
+    email_job_id: JobId
+
+
+class RequestReport:
+    """Generate an activity report of a period, then email it: a chain of two jobs, the
+    email a continuation that runs once the generation succeeded."""
+
+    def __init__(self, jobs: JobService, reports: ReportRepository, clock: Clock) -> None:
+        self._jobs = jobs
+        self._reports = reports
+        self._clock = clock
+
+    async def __call__(
+        self, recipient: str, period_start: dt.datetime, period_end: dt.datetime
+    ) -> ReportRequested:
+        """Raises:
+        ValueError: the period is empty or its bounds are naive datetimes.
+        """
+        report = Report(
+            id=uuid4(),
+            kind=ReportKind.ON_DEMAND,
+            period_start=period_start,
+            period_end=period_end,
+            requested_at=self._clock.now(),
+            recipient=recipient,
+        )
+        await self._reports.add(report)
+        generate = await self._jobs.enqueue(ReportJobs.generate, report.id)
+        email = await self._jobs.continue_with(generate, ReportJobs.email_report, report.id)
+        return ReportRequested(report_id=report.id, generate_job_id=generate, email_job_id=email)
