@@ -48,7 +48,7 @@ class JobsSettings(BaseModel):
     )
     concurrency: int = Field(4, ge=1, le=1000, description="Jobs a worker runs at once.")
     lease_seconds: float = Field(
-        30.0, gt=0, description="A claim's lease; a crashed worker's job runs again after it."
+        20.0, gt=0, description="A claim's lease; a crashed worker's job runs again after it."
     )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="Interval of lease extensions and server heartbeats."
