@@ -139,14 +139,14 @@ class EngineJobService:
         *,
         state: JobState,
         reason: str,
-        job_id: JobId | None = None,
+        batch_id: BatchId | None = None,
     ) -> Job:
         """A job record for `handler(*args, **kwargs)` with these options, checked."""
         definition = self._registry.resolve(handler)
         json_args, json_kwargs = definition.encode(args, kwargs, self._payload_limit)
         options = self._options
         return Job(
-            id=job_id or JobId(uuid4()),
+            id=JobId(uuid4()),
             handler=definition.name,
             args=json_args,
             kwargs=json_kwargs,
@@ -157,6 +157,7 @@ class EngineJobService:
             timeout=options.timeout or definition.options.timeout,
             unique_key=options.unique_key,
             continue_on=options.continue_on,
+            batch_id=batch_id,
             reason=reason,
         )
 
@@ -281,8 +282,10 @@ class _CollectingBatch:
         self._client = client
 
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        job = self._client.build(handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued")
-        self.jobs.append(dataclasses.replace(job, batch_id=self.id))
+        job = self._client.build(
+            handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued", batch_id=self.id
+        )
+        self.jobs.append(job)
         return job.id
 
     def then(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:

@@ -79,6 +79,8 @@ class Finish:
     error: JobError | None = None
     result: JSONValue = None
     output: Output = field(default_factory=Output)
+    batch_id: BatchId | None = None
+    """The job's batch, whose continuation this finish may release."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

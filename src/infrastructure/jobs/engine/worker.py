@@ -67,6 +67,8 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self._rng = rng or random.Random()
         self._running: dict[JobId, _Running] = {}
+        self._outbox: list[tuple[Finish, str]] = []
+        self._outbox_filled = asyncio.Event()
         self._started_at = clock.now()
 
     @property
@@ -74,9 +76,11 @@ class Worker:
         return len(self._running)
 
     async def run_once(self) -> int:
-        """Claim as many jobs as there are free slots, run them to the end; return how many."""
+        """Claim as many jobs as there are free slots, run them to the end and record their
+        outcomes; return how many."""
         claims = await self._claim(self.settings.concurrency - len(self._running))
         await asyncio.gather(*(self._process(claim) for claim in claims))
+        await self._flush()
         return len(claims)
 
     async def heartbeat(self) -> None:
@@ -109,29 +113,38 @@ class Worker:
         tasks: set[asyncio.Task[None]] = set()
         await self._heartbeat_safely()  # the server is listed before it claims anything
         beating = asyncio.create_task(self._beat(stopping))
+        flushing = asyncio.create_task(self._flush_continuously())
         stop_waiter = asyncio.create_task(stopping.wait())
         try:
             while not stopping.is_set():
                 free = self.settings.concurrency - len(tasks)
-                claims = await self._claim_safely(free) if free > 0 else []
+                claims = await self._claim_safely(free) if self._worth_claiming(free) else []
                 tasks |= {asyncio.create_task(self._process(claim)) for claim in claims}
-                tasks = {t for t in tasks if not t.done()}
-                await self._wait(tasks, stop_waiter)
+                await self._wait(tasks, stop_waiter, idle=len(claims) < free)
                 tasks = {t for t in tasks if not t.done()}
             await self._drain(tasks)
         finally:
             stop_waiter.cancel()
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            for task in (beating, flushing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._flush()
             with contextlib.suppress(Exception):
                 await self._store.remove_server(self._server_id)
 
-    async def _wait(self, tasks: set[asyncio.Task[None]], stop_waiter: asyncio.Task[bool]) -> None:
-        """Until a job finishes, stop is asked, or (with a free slot) new work may be there."""
+    def _worth_claiming(self, free: int) -> bool:
+        """Claim in batches: when half the slots are free, or when nothing runs."""
+        return free > 0 and (free * 2 >= self.settings.concurrency or not self._running)
+
+    async def _wait(
+        self, tasks: set[asyncio.Task[None]], stop_waiter: asyncio.Task[bool], *, idle: bool
+    ) -> None:
+        """Until a job finishes or stop is asked; when the queues looked empty, also until
+        new work may be there (a notification, or the poll interval)."""
         waiting: set[asyncio.Future[Any]] = {*tasks, stop_waiter}
         work = None
-        if len(tasks) < self.settings.concurrency:
+        if idle:
             work = asyncio.create_task(self._store.wait_for_work(self.settings.poll_interval))
             waiting.add(work)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -142,6 +155,7 @@ class Worker:
         if tasks:
             logger.info("stopping: waiting for %d running job(s)", len(tasks))
             _, pending = await asyncio.wait(tasks, timeout=self.settings.grace.total_seconds())
+            await self._flush()
             if pending:
                 await self._release_unfinished(pending)
 
@@ -220,38 +234,54 @@ class Worker:
             return  # deleted, rescued or released: the store already moved it on
         finally:
             del self._running[job.id]
-        if running.abandoned:
-            return
-        await self._record(claim, outcome, running.context)
+        if not running.abandoned:
+            self._outbox.append((self._finish_of(claim, outcome, running.context), job.handler))
+            self._outbox_filled.set()
 
-    async def _record(self, claim: Claim, outcome: Outcome, context: RunningContext) -> None:
-        job, now = claim.job, self._clock.now()
+    def _finish_of(self, claim: Claim, outcome: Outcome, context: RunningContext) -> Finish:
+        job = claim.job
         if outcome.error is None:
-            finish = Finish(
+            return Finish(
                 job_id=job.id,
                 token=claim.token,
                 state=JobState.SUCCEEDED,
                 reason="succeeded",
                 result=outcome.result,
                 output=context.take_output(),
+                batch_id=job.batch_id,
             )
-        else:
-            state, run_at, reason = after_failure(job.retry, job.attempt, now, self._rng)
-            finish = Finish(
-                job_id=job.id,
-                token=claim.token,
-                state=state,
-                reason=reason,
-                run_at=run_at,
-                error=outcome.error,
-                output=context.take_output(),
-            )
-        try:
-            [recorded] = await self._store.finish([finish], now=now)
-        except Exception:
-            logger.exception("recording job %s failed; its lease will expire", job.id)
+        state, run_at, reason = after_failure(job.retry, job.attempt, self._clock.now(), self._rng)
+        return Finish(
+            job_id=job.id,
+            token=claim.token,
+            state=state,
+            reason=reason,
+            run_at=run_at,
+            error=outcome.error,
+            output=context.take_output(),
+            batch_id=job.batch_id,
+        )
+
+    async def _flush_continuously(self) -> None:
+        """Record finished jobs in batches: whatever finished while the last write ran."""
+        while True:
+            await self._outbox_filled.wait()
+            self._outbox_filled.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._outbox = self._outbox, []
+        if not batch:
             return
-        _log_outcome(finish, job.handler, recorded)
+        try:
+            recorded = await self._store.finish(
+                [finish for finish, _ in batch], now=self._clock.now()
+            )
+        except Exception:
+            logger.exception("recording %d finished job(s) failed; leases will expire", len(batch))
+            return
+        for (finish, handler), done in zip(batch, recorded, strict=True):
+            _log_outcome(finish, handler, done)
 
 
 def _log_outcome(finish: Finish, handler: str, recorded: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -37,10 +38,12 @@ def load_payload(text: str) -> tuple[list[JSONValue], dict[str, JSONValue]]:
     return data["args"], data["kwargs"]
 
 
+@functools.lru_cache(maxsize=256)
 def dump_retry(policy: RetryPolicy) -> str:
     return dump({**dataclasses.asdict(policy), "delays": list(policy.delays)})
 
 
+@functools.lru_cache(maxsize=256)
 def load_retry(text: str) -> RetryPolicy:
     data = json.loads(text)
     return RetryPolicy(

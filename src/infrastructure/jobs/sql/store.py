@@ -137,7 +137,14 @@ class SQLAlchemyJobStore:
     def _create(
         self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
     ) -> list[JobId]:
-        ids = [self._insert(conn, job, now) for job in jobs]
+        plain = [job for job in jobs if job.parent_id is None and job.unique_key is None]
+        self._insert_rows(conn, plain, now)
+        ids = [
+            job.id
+            if job.parent_id is None and job.unique_key is None
+            else self._insert(conn, job, now)
+            for job in jobs
+        ]
         if batch is not None:
             continuation = batch.continuation
             conn.execute(
@@ -173,9 +180,16 @@ class SQLAlchemyJobStore:
             return JobId(existing)
 
     def _insert_row(self, conn: sa.Connection, job: Job, now: dt.datetime) -> None:
-        conn.execute(self._jobs.insert().values(rows.job_values(job, now)))
-        self._record(conn, [_Move(job.id, job.state, job.reason)], now)
-        if job.state is S.ENQUEUED:
+        self._insert_rows(conn, [job], now)
+
+    def _insert_rows(self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime) -> None:
+        """Insert new jobs with their first transition, in one statement per table."""
+        if not jobs:
+            return
+        values = [rows.job_values(job, now) for job in jobs]
+        conn.execute(self._jobs.insert(), values)
+        self._record(conn, [_Move(job.id, job.state, job.reason) for job in jobs], now)
+        if any(job.state is S.ENQUEUED for job in jobs):
             self._enqueued(conn)
 
     def _as_continuation(self, conn: sa.Connection, job: Job) -> Job:
@@ -209,34 +223,14 @@ class SQLAlchemyJobStore:
         limit: int,
         server_id: str,
     ) -> list[Claim]:
-        jobs, found = self._jobs, list[sa.RowMapping]()
+        token, claimed = uuid4(), list[Job]()
         for queue in queues:
-            if len(found) >= limit:
+            if len(claimed) >= limit:
                 break
-            query = (
-                sa.select(jobs)
-                .where(jobs.c.state == S.ENQUEUED, jobs.c.queue == queue)
-                .order_by(jobs.c.state_at)
-                .limit(limit - len(found))
+            found = self._claim_from(
+                conn, queue, limit - len(claimed), token, now, lease_until, server_id
             )
-            found += conn.execute(self._locked(query)).mappings().all()
-        if not found:
-            return []
-        token = uuid4()
-        ids = [row["id"] for row in found]
-        conn.execute(
-            jobs.update()
-            .where(jobs.c.id.in_(ids))
-            .values(
-                state=S.PROCESSING,
-                state_at=now,
-                attempt=jobs.c.attempt + 1,
-                lease_token=token,
-                lease_until=lease_until,
-                server_id=server_id,
-            )
-        )
-        claimed = [_replace(rows.job_of(row), attempt=row["attempt"] + 1) for row in found]
+            claimed += [rows.job_of(row) for row in found]
         self._record(
             conn,
             [
@@ -250,10 +244,43 @@ class SQLAlchemyJobStore:
             ],
             now,
         )
-        return [
-            Claim(job=_replace(job, state=S.PROCESSING), token=token, lease_until=lease_until)
-            for job in claimed
-        ]
+        return [Claim(job=job, token=token, lease_until=lease_until) for job in claimed]
+
+    def _claim_from(
+        self,
+        conn: sa.Connection,
+        queue: str,
+        limit: int,
+        token: UUID,
+        now: dt.datetime,
+        lease_until: dt.datetime,
+        server_id: str,
+    ) -> Sequence[sa.RowMapping]:
+        """Claim the oldest enqueued jobs of one queue, skipping rows others hold; return
+        them as they are after the claim."""
+        jobs = self._jobs
+        oldest = self._locked(
+            sa.select(jobs.c.id)
+            .where(jobs.c.state == S.ENQUEUED, jobs.c.queue == queue)
+            .order_by(jobs.c.state_at)
+            .limit(limit)
+        )
+        claim = jobs.update().values(
+            state=S.PROCESSING,
+            state_at=now,
+            attempt=jobs.c.attempt + 1,
+            lease_token=token,
+            lease_until=lease_until,
+            server_id=server_id,
+        )
+        if self._engine.dialect.update_returning:  # one statement
+            in_oldest = jobs.c.id.in_(oldest.scalar_subquery())
+            return conn.execute(claim.where(in_oldest).returning(*jobs.c)).mappings().all()
+        ids = list(conn.scalars(oldest))
+        if not ids:
+            return []
+        conn.execute(claim.where(jobs.c.id.in_(ids)))
+        return conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids))).mappings().all()
 
     async def extend(
         self,
@@ -273,7 +300,7 @@ class SQLAlchemyJobStore:
                 if result.rowcount == 0:
                     lost.add(job_id)
                 else:
-                    self._save_logs(conn, job_id, output.logs)
+                    self._save_logs(conn, [(job_id, line) for line in output.logs])
             return lost
 
         return await self._run(work)
@@ -288,35 +315,74 @@ class SQLAlchemyJobStore:
     def _finish(
         self, conn: sa.Connection, results: Sequence[Finish], now: dt.datetime
     ) -> list[bool]:
-        outcomes, moves = [], []
+        plain = [r for r in results if r.state is S.SUCCEEDED and r.result is None]
+        recorded = self._finish_plain(conn, plain, now)
         for result in results:
-            values = self._finish_values(result)
-            done = (
-                conn.execute(
-                    self._jobs.update()
-                    .where(*self._claimed(result.job_id, result.token))
-                    .values(
-                        state=result.state,
-                        state_at=now,
-                        run_at=result.run_at,
-                        lease_token=None,
-                        lease_until=None,
-                        server_id=None,
-                        active_key=self._jobs.c.unique_key
-                        if result.state in states.ACTIVE_STATES
-                        else None,
-                        **values,
-                    )
-                ).rowcount
-                == 1
-            )
-            outcomes.append(done)
-            if done:
-                self._save_logs(conn, result.job_id, result.output.logs)
-                moves.append(_Move(result.job_id, result.state, result.reason, _data(result)))
+            if result.job_id not in recorded and not (
+                result.state is S.SUCCEEDED and result.result is None
+            ):
+                if self._finish_one(conn, result, now):
+                    recorded.add(result.job_id)
+        done = [r for r in results if r.job_id in recorded]
+        self._save_logs(conn, [(r.job_id, line) for r in done for line in r.output.logs])
+        moves = [_Move(r.job_id, r.state, r.reason, _data(r)) for r in done]
         self._record(conn, moves, now)
-        self._after_final(conn, [m for m in moves if m.to.is_final], now)
-        return outcomes
+        finished = [r for r in done if r.state.is_final]
+        self._after_final(
+            conn,
+            [_Move(r.job_id, r.state, r.reason) for r in finished],
+            now,
+            batch_ids={r.batch_id for r in finished if r.batch_id is not None},
+        )
+        return [r.job_id in recorded for r in results]
+
+    def _finish_plain(
+        self, conn: sa.Connection, results: Sequence[Finish], now: dt.datetime
+    ) -> set[JobId]:
+        """Successes without a result, one statement per claim (they share its token)."""
+        jobs, recorded = self._jobs, set[JobId]()
+        tokens = {r.token for r in results}
+        for token in tokens:
+            ids = [r.job_id for r in results if r.token == token]
+            held = [jobs.c.id.in_(ids), jobs.c.lease_token == token, jobs.c.state == S.PROCESSING]
+            update = jobs.update().values(
+                state=S.SUCCEEDED,
+                state_at=now,
+                result="null",
+                progress=100.0,
+                lease_token=None,
+                lease_until=None,
+                server_id=None,
+                active_key=None,
+            )
+            if self._engine.dialect.update_returning:
+                recorded |= set(conn.scalars(update.where(*held).returning(jobs.c.id)))
+                continue
+            query = self._for_update(sa.select(jobs.c.id).where(*held), jobs)
+            mine = list(conn.scalars(query))
+            if mine:
+                conn.execute(update.where(jobs.c.id.in_(mine)))
+            recorded |= {JobId(i) for i in mine}
+        return recorded
+
+    def _finish_one(self, conn: sa.Connection, result: Finish, now: dt.datetime) -> bool:
+        update = (
+            self._jobs.update()
+            .where(*self._claimed(result.job_id, result.token))
+            .values(
+                state=result.state,
+                state_at=now,
+                run_at=result.run_at,
+                lease_token=None,
+                lease_until=None,
+                server_id=None,
+                active_key=(
+                    self._jobs.c.unique_key if result.state in states.ACTIVE_STATES else None
+                ),
+                **self._finish_values(result),
+            )
+        )
+        return bool(conn.execute(update).rowcount == 1)
 
     @staticmethod
     def _finish_values(result: Finish) -> dict[str, Any]:
@@ -713,7 +779,12 @@ class SQLAlchemyJobStore:
         self._after_final(conn, [move for move in moves if move.to.is_final], now)
 
     def _after_final(
-        self, conn: sa.Connection, finished: Sequence[_Move], now: dt.datetime
+        self,
+        conn: sa.Connection,
+        finished: Sequence[_Move],
+        now: dt.datetime,
+        *,
+        batch_ids: set[UUID] | None = None,
     ) -> None:
         """Release the continuations and batch continuations that jobs reaching a final
         state let run (and, through `_apply`, what those in turn release)."""
@@ -739,32 +810,45 @@ class SQLAlchemyJobStore:
         moves = [_Move(JobId(i), *release) for i, release in releases if release is not None]
         if moves:
             self._apply(conn, moves, now)
-        batch_ids = set(
-            conn.scalars(
-                sa.select(jobs.c.batch_id).where(jobs.c.id.in_(ids), jobs.c.batch_id.is_not(None))
+        if batch_ids is None:
+            batch_ids = set(
+                conn.scalars(
+                    sa.select(jobs.c.batch_id).where(
+                        jobs.c.id.in_(ids), jobs.c.batch_id.is_not(None)
+                    )
+                )
             )
-        )
         self._release_batches(conn, batch_ids, now)
 
     def _release_batches(
         self, conn: sa.Connection, batch_ids: Iterable[UUID], now: dt.datetime
     ) -> None:
-        for batch_id in batch_ids:
-            table = self._batches
-            query = sa.select(table).where(table.c.id == batch_id)
-            batch = conn.execute(self._for_update(query, table)).mappings().first()
-            if batch is None or batch["continuation_id"] is None:
-                continue
-            continuation_state = conn.scalar(
-                sa.select(self._jobs.c.state).where(self._jobs.c.id == batch["continuation_id"])
-            )
-            if continuation_state != S.AWAITING:
-                continue
-            counts = self._batch_counts(conn, BatchId(batch_id), batch["continuation_id"])
-            job_states = [JobState(state) for state, _ in counts]
-            released = states.batch_release(job_states, ContinueOn(batch["continue_on"]))
-            if released is not None:
-                self._apply(conn, [_Move(JobId(batch["continuation_id"]), *released)], now)
+        table, ids = self._batches, list(batch_ids)
+        if not ids:
+            return
+        with_continuation = conn.scalars(
+            sa.select(table.c.id).where(table.c.id.in_(ids), table.c.continuation_id.is_not(None))
+        ).all()
+        for batch_id in with_continuation:
+            self._release_batch(conn, BatchId(batch_id), now)
+
+    def _release_batch(self, conn: sa.Connection, batch_id: BatchId, now: dt.datetime) -> None:
+        """Enqueue the batch's continuation if its jobs' states now allow it. The batch row is
+        locked first, so the last two jobs finishing at once cannot both miss the release."""
+        table = self._batches
+        query = self._for_update(sa.select(table).where(table.c.id == batch_id), table)
+        batch = conn.execute(query).mappings().one()
+        continuation_id = batch["continuation_id"]
+        continuation_state = conn.scalar(
+            sa.select(self._jobs.c.state).where(self._jobs.c.id == continuation_id)
+        )
+        if continuation_state != S.AWAITING:
+            return
+        counts = self._batch_counts(conn, batch_id, continuation_id)
+        job_states = [JobState(state) for state, _ in counts]
+        released = states.batch_release(job_states, ContinueOn(batch["continue_on"]))
+        if released is not None:
+            self._apply(conn, [_Move(JobId(continuation_id), *released)], now)
 
     def _record(self, conn: sa.Connection, moves: Sequence[_Move], now: dt.datetime) -> None:
         if moves:
@@ -782,13 +866,13 @@ class SQLAlchemyJobStore:
                 ],
             )
 
-    def _save_logs(self, conn: sa.Connection, job_id: JobId, logs: Sequence[LogLine]) -> None:
-        if logs:
+    def _save_logs(self, conn: sa.Connection, lines: Sequence[tuple[JobId, LogLine]]) -> None:
+        if lines:
             conn.execute(
                 self._logs.insert(),
                 [
                     {"job_id": job_id, "at": x.at, "level": x.level, "message": x.message}
-                    for x in logs
+                    for job_id, x in lines
                 ],
             )
 

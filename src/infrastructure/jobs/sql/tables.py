@@ -46,6 +46,32 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+def partial(condition: str) -> dict[str, Any]:
+    """Index only the rows that match, where the database can (PostgreSQL, SQLite, SQL Server);
+    MariaDB indexes every row."""
+    where = sa.text(condition)
+    return {"postgresql_where": where, "sqlite_where": where, "mssql_where": where}
+
+
+JOB_INDEXES: list[tuple[tuple[str, ...], str, bool]] = [
+    (("state", "queue", "state_at"), "state = 'enqueued'", False),  # claim: oldest per queue
+    (("state", "run_at"), "state = 'scheduled'", False),  # due scheduled jobs
+    (("state", "lease_until"), "state = 'processing'", False),  # expired leases
+    (("state", "state_at"), "state IN ('succeeded', 'failed', 'deleted')", False),  # retention
+    (("parent_id",), "parent_id IS NOT NULL", False),  # continuations of a finished job
+    (("batch_id", "state"), "batch_id IS NOT NULL", False),  # is the batch finished?
+    (("active_key",), "active_key IS NOT NULL", True),  # one active job per unique key
+]
+"""The jobs table's indexes: columns, the rows worth indexing, unique."""
+
+
+def job_indexes() -> list[sa.Index]:
+    return [
+        sa.Index(None, *columns, unique=unique, **partial(where))
+        for columns, where, unique in JOB_INDEXES
+    ]
+
+
 def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
     """The tables, in `schema` (where the database has schemas) and with a name prefix."""
     metadata = sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
@@ -78,18 +104,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("error_type", sa.String(300)),
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
-        sa.Index(None, "state", "queue", "state_at"),  # claim: oldest enqueued per queue
-        sa.Index(None, "state", "state_at"),  # retention purge, dashboard lists
-        sa.Index(None, "state", "run_at"),  # due scheduled jobs
-        sa.Index(None, "state", "lease_until"),  # expired leases
-        sa.Index(None, "parent_id"),  # continuations of a finished job
-        sa.Index(None, "batch_id", "state"),  # is the batch finished?
-        sa.Index(
-            None,
-            "active_key",
-            unique=True,
-            mssql_where=sa.text("active_key IS NOT NULL"),
-        ),
+        *job_indexes(),
     )
     sa.Table(
         f"{prefix}job_history",

@@ -86,13 +86,24 @@ def upgrade() -> None:
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
     )
-    index("jobs", "state", "queue", "state_at")
-    index("jobs", "state", "state_at")
-    index("jobs", "state", "run_at")
-    index("jobs", "state", "lease_until")
-    index("jobs", "parent_id")
-    index("jobs", "batch_id", "state")
-    index("jobs", "active_key", unique=True, mssql_where=sa.text("active_key IS NOT NULL"))
+    for columns, where, unique in [
+        (("state", "queue", "state_at"), "state = 'enqueued'", False),
+        (("state", "run_at"), "state = 'scheduled'", False),
+        (("state", "lease_until"), "state = 'processing'", False),
+        (("state", "state_at"), "state IN ('succeeded', 'failed', 'deleted')", False),
+        (("parent_id",), "parent_id IS NOT NULL", False),
+        (("batch_id", "state"), "batch_id IS NOT NULL", False),
+        (("active_key",), "active_key IS NOT NULL", True),
+    ]:
+        where_clause = sa.text(where)  # partial where the database has partial indexes
+        index(
+            "jobs",
+            *columns,
+            unique=unique,
+            postgresql_where=where_clause,
+            sqlite_where=where_clause,
+            mssql_where=where_clause,
+        )
     table(
         "job_history",
         sa.Column("id", ID, nullable=False, autoincrement=True),
