@@ -16,7 +16,9 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip per checkout): connections that die are invalidated when a
+    # statement fails, and the engine's loops retry.
+    kwargs.setdefault("pool_recycle", 3600)
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         # Each statement sees what others committed before it (batch and continuation checks
         # rely on it); MariaDB's default, REPEATABLE READ, would read an older snapshot.

@@ -77,6 +77,13 @@ def timedelta(value: float | None) -> dt.timedelta | None:
     return None if value is None else dt.timedelta(seconds=value)
 
 
+JOB_COLUMNS = frozenset(
+    "id handler queue state payload created_at state_at run_at attempt retry timeout_seconds "
+    "unique_key active_key parent_id continue_on batch_id recurring_id progress".split()
+)
+"""The columns `job_values` fills."""
+
+
 def job_values(job: Job, now: dt.datetime) -> dict[str, Any]:
     """Column values of a new job row."""
     return {

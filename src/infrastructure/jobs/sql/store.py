@@ -45,8 +45,8 @@ from infrastructure.jobs.engine.model import (
     Tick,
 )
 from infrastructure.jobs.sql import rows
-from infrastructure.jobs.sql.tables import build_metadata
-from infrastructure.jobs.sql.wakeup import Wakeup, notify_statement
+from infrastructure.jobs.sql.tables import UTCDateTime, build_metadata
+from infrastructure.jobs.sql.wakeup import CHANNEL, Wakeup, notify_statement
 
 T = TypeVar("T")
 S = JobState
@@ -77,6 +77,7 @@ class SQLAlchemyJobStore:
         self._servers = tables["servers"]
         self._dialect = engine.dialect.name
         self._wakeup = Wakeup(engine)
+        self._insert_and_notify = self._build_insert_and_notify()
         self._notify = notify_statement(self._dialect)
 
     @property
@@ -132,7 +133,37 @@ class SQLAlchemyJobStore:
     ) -> list[JobId]:
         if session is not None:
             return await _run_in_session(session, lambda conn: self._create(conn, jobs, now, batch))
+        if self._dialect == "postgresql" and batch is None and len(jobs) == 1 and _plain(jobs[0]):
+            return await self._create_in_one_statement(jobs[0], now)
         return await self._run(lambda conn: self._create(conn, jobs, now, batch))
+
+    async def _create_in_one_statement(self, job: Job, now: dt.datetime) -> list[JobId]:
+        """PostgreSQL: insert the job, record its first transition and wake the workers in a
+        single statement."""
+        params = {f"job_{key}": value for key, value in rows.job_values(job, now).items()}
+        params.update(first_state=job.state.value, first_at=now, first_reason=job.reason)
+        await self._run(lambda conn: conn.execute(self._insert_and_notify, params))
+        return [job.id]
+
+    def _build_insert_and_notify(self) -> sa.Select[Any]:
+        jobs = self._jobs
+        columns = [c for c in jobs.c if c.name in rows.JOB_COLUMNS]
+        new_job = (
+            jobs.insert()
+            .values({c.name: sa.bindparam(f"job_{c.name}", type_=c.type) for c in columns})
+            .returning(jobs.c.id)
+            .cte("new_job")
+        )
+        first = sa.select(
+            new_job.c.id,
+            sa.bindparam("first_state", type_=sa.String()),
+            sa.bindparam("first_at", type_=UTCDateTime()),
+            sa.bindparam("first_reason", type_=sa.Text()),
+        )
+        history = self._history.insert().from_select(["job_id", "state", "at", "reason"], first)
+        return sa.select(sa.func.pg_notify(CHANNEL, "")).add_cte(
+            new_job, history.cte("new_history")
+        )
 
     def _create(
         self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
@@ -896,6 +927,11 @@ def _data(result: Finish) -> dict[str, JSONValue] | None:
     if result.run_at is not None:
         data["run_at"] = result.run_at.isoformat()
     return data or None
+
+
+def _plain(job: Job) -> bool:
+    """No continuation, no unique key: nothing to look up before inserting."""
+    return job.parent_id is None and job.unique_key is None
 
 
 def _replace(job: Job, **changes: Any) -> Job:
