@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from application.jobs import JobNotFound, JobState, RetryPolicy
+from application.jobs import JobId, JobNotFound, JobState, RetryPolicy
+from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
 from tests.contract.conftest import QUEUES, SERVER_ID, START, Engine
 from tests.contract.handlers import Contextual, Recorder
 
@@ -131,3 +132,36 @@ async def test_batch_outlives_the_purge_of_its_finished_jobs(engine: Engine):
 
     assert (await engine.jobs.get(failing)).state is S.SUCCEEDED
     assert (await engine.jobs.get(summary)).state is S.SUCCEEDED
+
+
+async def test_purge_deletes_in_chunks_until_nothing_is_left(engine: Engine):
+    watchdog = Watchdog(engine.store, engine.clock, WatchdogSettings(chunk=2, max_chunks=10))
+    ids = [await engine.jobs.enqueue(Recorder.record, n) for n in range(5)]
+    await engine.drain()
+
+    engine.clock.advance(RETENTION + dt.timedelta(seconds=1))
+    await watchdog.tick()
+
+    for job_id in ids:
+        with pytest.raises(JobNotFound):
+            await engine.jobs.get(job_id)
+
+
+async def test_purge_stops_after_its_chunk_budget(engine: Engine):
+    watchdog = Watchdog(engine.store, engine.clock, WatchdogSettings(chunk=2, max_chunks=1))
+    ids = [await engine.jobs.enqueue(Recorder.record, n) for n in range(5)]
+    await engine.drain()
+
+    engine.clock.advance(RETENTION + dt.timedelta(seconds=1))
+    await watchdog.tick()
+
+    remaining = [job_id for job_id in ids if await _exists(engine, job_id)]
+    assert len(remaining) == 3
+
+
+async def _exists(engine: Engine, job_id: JobId) -> bool:
+    try:
+        await engine.jobs.get(job_id)
+    except JobNotFound:
+        return False
+    return True

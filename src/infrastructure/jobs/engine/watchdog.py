@@ -20,12 +20,14 @@ class WatchdogSettings:
     server_timeout: a server whose last heartbeat is older is removed as dead.
     retention: succeeded and deleted jobs are purged this long after they finished.
     chunk: rows per purge or rescue statement.
+    max_chunks: purge statements per round at most.
     """
 
     interval: float = 5.0
     server_timeout: dt.timedelta = dt.timedelta(minutes=1)
     retention: dt.timedelta = dt.timedelta(days=7)
     chunk: int = 1000
+    max_chunks: int = 50
 
 
 class Watchdog:
@@ -52,9 +54,21 @@ class Watchdog:
                 server_id,
                 extra={"action": "server_removed", "server_id": server_id},
             )
-        await self._store.purge_finished(
-            finished_before=now - self.settings.retention, limit=self.settings.chunk
-        )
+        await self._purge(now - self.settings.retention)
+
+    async def _purge(self, finished_before: dt.datetime) -> None:
+        """Delete expired jobs chunk by chunk (short transactions, so workers are never
+        blocked for long), up to `max_chunks` per round."""
+        purged = 0
+        for _ in range(self.settings.max_chunks):
+            deleted = await self._store.purge_finished(
+                finished_before=finished_before, limit=self.settings.chunk
+            )
+            purged += deleted
+            if deleted < self.settings.chunk:
+                break
+        if purged:
+            logger.info("purged %d expired job(s)", purged, extra={"action": "jobs_purged"})
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
