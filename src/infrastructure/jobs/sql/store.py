@@ -49,6 +49,8 @@ from infrastructure.jobs.sql.tables import UTCDateTime, build_metadata
 from infrastructure.jobs.sql.wakeup import CHANNEL, Wakeup, notify_statement
 
 T = TypeVar("T")
+_ENQUEUED = "jobs_enqueued"
+"""Marks a connection whose transaction made jobs enqueued."""
 S = JobState
 ACTIVE = [state.value for state in states.ACTIVE_STATES]
 
@@ -85,14 +87,21 @@ class SQLAlchemyJobStore:
         return self._engine
 
     async def _run(self, work: Callable[[sa.Connection], T]) -> T:
-        def in_transaction() -> T:
-            with self._engine.begin() as conn:
-                return work(conn)
+        """Run `work` in a transaction of its own, in a worker thread; wake this process's
+        idle workers if it enqueued jobs."""
+        enqueued = False
 
-        try:
-            return await asyncio.to_thread(in_transaction)
-        finally:
+        def in_transaction() -> T:
+            nonlocal enqueued
+            with self._engine.begin() as conn:
+                result = work(conn)
+                enqueued = conn.info.pop(_ENQUEUED, False)
+                return result
+
+        result = await asyncio.to_thread(in_transaction)
+        if enqueued:
             self._wakeup.notify_local()
+        return result
 
     async def wait_for_work(self, max_seconds: float) -> None:
         await self._wakeup.wait(max_seconds)
@@ -102,7 +111,9 @@ class SQLAlchemyJobStore:
         await self._wakeup.close()
 
     def _enqueued(self, conn: sa.Connection) -> None:
-        """Wake other processes' workers when this transaction commits."""
+        """Wake idle workers, here and (PostgreSQL) in other processes, once this transaction
+        commits."""
+        conn.info[_ENQUEUED] = True
         if self._notify is not None:
             conn.execute(self._notify)
 
@@ -132,7 +143,9 @@ class SQLAlchemyJobStore:
         session: object | None = None,
     ) -> list[JobId]:
         if session is not None:
-            return await _run_in_session(session, lambda conn: self._create(conn, jobs, now, batch))
+            return await _run_in_session(
+                session, lambda conn: self._create_in(conn, jobs, now, batch)
+            )
         if self._dialect == "postgresql" and batch is None and len(jobs) == 1 and _plain(jobs[0]):
             return await self._create_in_one_statement(jobs[0], now)
         return await self._run(lambda conn: self._create(conn, jobs, now, batch))
@@ -143,6 +156,7 @@ class SQLAlchemyJobStore:
         params = {f"job_{key}": value for key, value in rows.job_values(job, now).items()}
         params.update(first_state=job.state.value, first_at=now, first_reason=job.reason)
         await self._run(lambda conn: conn.execute(self._insert_and_notify, params))
+        self._wakeup.notify_local()
         return [job.id]
 
     def _build_insert_and_notify(self) -> sa.Select[Any]:
@@ -164,6 +178,14 @@ class SQLAlchemyJobStore:
         return sa.select(sa.func.pg_notify(CHANNEL, "")).add_cte(
             new_job, history.cte("new_history")
         )
+
+    def _create_in(
+        self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
+    ) -> list[JobId]:
+        """Create in the caller's transaction (PostgreSQL notifies at its commit)."""
+        ids = self._create(conn, jobs, now, batch)
+        conn.info.pop(_ENQUEUED, None)
+        return ids
 
     def _create(
         self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
