@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from application.jobs import (
     BatchId,
@@ -49,6 +50,12 @@ from infrastructure.jobs.sql.tables import UTCDateTime, build_metadata
 from infrastructure.jobs.sql.wakeup import CHANNEL, Wakeup, notify_statement
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+DEADLOCK_ATTEMPTS = 5
+"""Runs of a transaction the database rolled back as a deadlock victim (InnoDB does so to
+callers waiting on a unique key whose holder rolled back)."""
+_DEADLOCK_CODES = frozenset({1213, "40P01", "40001"})  # MariaDB; PostgreSQL deadlock, serialization
 _ENQUEUED = "jobs_enqueued"
 """Marks a connection whose transaction made jobs enqueued."""
 S = JobState
@@ -98,7 +105,14 @@ class SQLAlchemyJobStore:
                 enqueued = conn.info.pop(_ENQUEUED, False)
                 return result
 
-        result = await asyncio.to_thread(in_transaction)
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                result = await asyncio.to_thread(in_transaction)
+                break
+            except DBAPIError as exc:
+                if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
+                    raise
+                logger.info("transaction chosen as deadlock victim; retrying (%d)", attempt)
         if enqueued:
             self._wakeup.notify_local()
         return result
@@ -217,7 +231,7 @@ class SQLAlchemyJobStore:
     def _insert(self, conn: sa.Connection, job: Job, now: dt.datetime) -> JobId:
         if job.parent_id is not None:
             job = self._as_continuation(conn, job)
-        if job.unique_key is None:
+        if job.unique_key is None or job.state not in states.ACTIVE_STATES:
             self._insert_row(conn, job, now)
             return job.id
         try:
@@ -225,12 +239,14 @@ class SQLAlchemyJobStore:
                 self._insert_row(conn, job, now)
             return job.id
         except IntegrityError:
-            existing = conn.scalar(
-                sa.select(self._jobs.c.id).where(self._jobs.c.active_key == job.unique_key)
-            )
+            existing = self._active_with_key(conn, job.unique_key)
             if existing is None:
                 raise
-            return JobId(existing)
+            return existing
+
+    def _active_with_key(self, conn: sa.Connection, key: str | None) -> JobId | None:
+        found = conn.scalar(sa.select(self._jobs.c.id).where(self._jobs.c.active_key == key))
+        return None if found is None else JobId(found)
 
     def _insert_row(self, conn: sa.Connection, job: Job, now: dt.datetime) -> None:
         self._insert_rows(conn, [job], now)
@@ -949,6 +965,22 @@ def _data(result: Finish) -> dict[str, JSONValue] | None:
     if result.run_at is not None:
         data["run_at"] = result.run_at.isoformat()
     return data or None
+
+
+def _is_deadlock(error: BaseException | None) -> bool:
+    """A deadlock victim, also when it surfaced as a later error (on MariaDB the rollback of a
+    savepoint the deadlock already discarded fails with 1305)."""
+    for _ in range(10):  # the chain is short; never follow a cycle forever
+        if error is None:
+            return False
+        original = error.orig if isinstance(error, DBAPIError) else error
+        args = getattr(original, "args", ())
+        if getattr(original, "sqlstate", None) in _DEADLOCK_CODES or (
+            args and args[0] in _DEADLOCK_CODES
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _plain(job: Job) -> bool:

@@ -1,0 +1,144 @@
+"""A worker process for the reliability tests: a Worker and a Watchdog on the SQL store, with
+the witness handlers, until SIGTERM (or SIGINT); then a graceful stop and exit code 0.
+
+Run as `python tests/reliability/worker_process.py` (or `-m tests.reliability.worker_process`)
+with `PYTHONPATH=<repo>/src:<repo>` and these environment variables:
+
+    RELIABILITY_DB_URL          SQLAlchemy URL of the job database (required)
+    RELIABILITY_QUEUES          comma-separated queues, default "default"
+    RELIABILITY_CONCURRENCY     jobs at once, default 4
+    RELIABILITY_LEASE           lease seconds, default 4
+    RELIABILITY_HEARTBEAT       heartbeat seconds, default 1
+    RELIABILITY_POLL            poll seconds, default 0.1
+    RELIABILITY_GRACE           shutdown grace seconds, default 4
+    RELIABILITY_WATCHDOG        watchdog interval seconds, default 1
+    RELIABILITY_SERVER_TIMEOUT  dead-server timeout seconds, default 6
+    RELIABILITY_PARENT_PID      stop (as on SIGTERM) once this process is no longer the parent,
+                                so a test runner that dies leaves no worker behind
+
+The server id is `server_id_of(pid)`, so the test knows it from the process id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from infrastructure.jobs.clock import SystemClock
+from infrastructure.jobs.engine.execution import Executor
+from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
+from infrastructure.jobs.engine.worker import Worker, WorkerSettings
+from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from tests.reliability.handlers import WitnessBook, build_registry
+
+logger = logging.getLogger("reliability.worker")
+
+
+def server_id_of(pid: int) -> str:
+    return f"reliability-{pid}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    url: str
+    queues: tuple[str, ...]
+    concurrency: int
+    lease: float
+    heartbeat: float
+    poll: float
+    grace: float
+    watchdog: float
+    server_timeout: float
+    parent_pid: int | None
+
+    @classmethod
+    def from_environment(cls) -> Config:
+        env = os.environ
+        return cls(
+            url=env["RELIABILITY_DB_URL"],
+            queues=tuple(q for q in env.get("RELIABILITY_QUEUES", "default").split(",") if q),
+            concurrency=int(env.get("RELIABILITY_CONCURRENCY", "4")),
+            lease=float(env.get("RELIABILITY_LEASE", "4")),
+            heartbeat=float(env.get("RELIABILITY_HEARTBEAT", "1")),
+            poll=float(env.get("RELIABILITY_POLL", "0.1")),
+            grace=float(env.get("RELIABILITY_GRACE", "4")),
+            watchdog=float(env.get("RELIABILITY_WATCHDOG", "1")),
+            server_timeout=float(env.get("RELIABILITY_SERVER_TIMEOUT", "6")),
+            parent_pid=int(env["RELIABILITY_PARENT_PID"])
+            if "RELIABILITY_PARENT_PID" in env
+            else None,
+        )
+
+
+async def serve(config: Config) -> None:
+    server_id = server_id_of(os.getpid())
+    engine = create_engine(config.url)
+    store = SQLAlchemyJobStore(engine)
+    book = WitnessBook(config.url, server_id=server_id, threads=config.concurrency)
+    executor = Executor(build_registry(), book.factory, threads=config.concurrency)
+    clock = SystemClock()
+    worker = Worker(
+        store,
+        executor,
+        clock,
+        server_id=server_id,
+        settings=WorkerSettings(
+            queues=config.queues,
+            concurrency=config.concurrency,
+            lease=dt.timedelta(seconds=config.lease),
+            heartbeat_interval=config.heartbeat,
+            poll_interval=config.poll,
+            grace=dt.timedelta(seconds=config.grace),
+        ),
+    )
+    watchdog = Watchdog(
+        store,
+        clock,
+        WatchdogSettings(
+            interval=config.watchdog, server_timeout=dt.timedelta(seconds=config.server_timeout)
+        ),
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    logger.info("worker %s started on %s", server_id, engine.url.get_backend_name())
+    orphaned = asyncio.create_task(_stop_when_orphaned(config.parent_pid, stopping))
+    try:
+        await asyncio.gather(worker.run(stopping), watchdog.run(stopping))
+    finally:
+        orphaned.cancel()
+        logger.info("worker %s stopping", server_id)
+        await store.close()
+        executor.shutdown()
+        book.close()
+        engine.dispose()
+    logger.info("worker %s stopped", server_id)
+
+
+async def _stop_when_orphaned(parent_pid: int | None, stopping: asyncio.Event) -> None:
+    while parent_pid is not None and not stopping.is_set():
+        if os.getppid() != parent_pid:
+            logger.warning("parent %d is gone: stopping", parent_pid)
+            stopping.set()
+        await asyncio.sleep(1.0)
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve(Config.from_environment()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
