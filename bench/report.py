@@ -1,0 +1,253 @@
+"""The comparison table of one bench/run.sh run, in Markdown (standard library only).
+
+    python3 bench/report.py [--results DIR]
+
+Reads the harness results ($BENCH_RESULTS_DIR, default bench/results): ours as jobs-sqlite,
+jobs-postgresql and jobs-mariadb, the peers as pgqueuer and procrastinate, and the sampled
+worker RSS of each in rss/<name>.json (bench/rss_watch.py). Prints one row per figure with
+the ratios ours (PostgreSQL) / peer, then the per-system detail table of
+bench/peers/summarize.py (with the run-to-run spread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_RESULTS = BENCH_DIR / "results"
+
+OURS = {"sqlite": "jobs-sqlite", "postgresql": "jobs-postgresql", "mariadb": "jobs-mariadb"}
+PEERS = ("pgqueuer", "procrastinate")
+COLUMNS = (
+    ("ours SQLite", "jobs-sqlite"),
+    ("ours PostgreSQL", "jobs-postgresql"),
+    ("ours MariaDB", "jobs-mariadb"),
+    ("pgqueuer", "pgqueuer"),
+    ("procrastinate", "procrastinate"),
+)
+# the database server whose CPU counts for each system (SQLite runs inside the workers)
+SERVER_CPU_KEY = {
+    "jobs-sqlite": None,
+    "jobs-postgresql": "postgres",
+    "jobs-mariadb": "mariadb",
+    "pgqueuer": "postgres",
+    "procrastinate": "postgres",
+}
+
+Result = dict[str, Any]
+
+
+def say(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    better: str  # "higher", "lower" or "" (context only, no ratio)
+    value: Callable[[str, Result], float | None]
+    digits: int = 0
+
+
+def median(result: Result, key: str) -> Any:
+    return result.get("median", {}).get(key)
+
+
+def cpu(result: Result, key: str | None) -> float | None:
+    if key is None:
+        return None
+    figures = median(result, "process_cpu_ms_per_job") or {}
+    value = figures.get(key)
+    return float(value) if value is not None else None
+
+
+RSS: dict[str, float | None] = {}  # system -> sampled worker peak RSS (bench/rss_watch.py)
+
+ROWS = (
+    Row("enqueue one by one (jobs/s)", "higher", lambda s, r: median(r, "enqueue_jobs_s")),
+    Row("bulk enqueue, 1,000 per call (jobs/s)", "higher", lambda s, r: median(r, "bulk_jobs_s")),
+    Row("process e2e (jobs/s)", "higher", lambda s, r: median(r, "process_e2e_jobs_s")),
+    Row("process steady (jobs/s)", "higher", lambda s, r: median(r, "process_steady_jobs_s")),
+    Row("process: worker start (s)", "lower", lambda s, r: median(r, "process_startup_s"), 2),
+    Row("process: CPU ms/job, workers", "lower", lambda s, r: cpu(r, "workers"), 3),
+    Row(
+        "process: CPU ms/job, database server",
+        "lower",
+        lambda s, r: cpu(r, SERVER_CPU_KEY.get(s)),
+        3,
+    ),
+    Row("process: cores busy", "", lambda s, r: median(r, "process_cpu_cores_busy"), 2),
+    Row("latency p50 (ms)", "lower", lambda s, r: median(r, "latency_p50_ms"), 1),
+    Row("latency p99 (ms)", "lower", lambda s, r: median(r, "latency_p99_ms"), 1),
+    Row("latency: achieved rate (jobs/s)", "", lambda s, r: median(r, "latency_achieved_rate")),
+    Row(
+        "worker peak RSS, process scenario (MiB, VmHWM)",
+        "lower",
+        lambda s, r: median(r, "process_worker_rss_mib"),
+        1,
+    ),
+    Row("worker peak RSS, whole run (MiB, sampled)", "lower", lambda s, r: RSS.get(s), 1),
+)
+
+
+def number(value: float | None, digits: int) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(ours: float | None, peer: float | None) -> str:
+    if not ours or not peer or ours != ours or peer != peer:
+        return "-"
+    return f"{ours / peer:.2f}x"
+
+
+def load(results_dir: Path) -> dict[str, Result]:
+    found: dict[str, Result] = {}
+    for path in sorted(results_dir.glob("*.json")):
+        if path.name == "limits.json":
+            continue
+        data = json.loads(path.read_text())
+        found[data.get("peer", path.stem)] = data
+    for path in sorted((results_dir / "rss").glob("*.json")):
+        RSS[path.stem] = json.loads(path.read_text()).get("peak_worker_rss_mib")
+    return found
+
+
+def settings_line(results: dict[str, Result]) -> str:
+    any_result = next(iter(results.values()))
+    ns = sorted({int(r.get("process_n") or r.get("n") or 0) for r in results.values()})
+    started = min(r.get("started", "") for r in results.values())
+    machine = any_result.get("machine", {})
+    return (
+        f"n = {any_result.get('n'):,} (process scenario: {', '.join(f'{n:,}' for n in ns)}), "
+        f"reps = {any_result.get('reps')} (medians), started {started}, "
+        f"{machine.get('cpus')} CPUs, Python {machine.get('python')}"
+    )
+
+
+def cell(system: str, results: dict[str, Result], row: Row) -> str:
+    result = results.get(system)
+    if result is None:
+        return "no result"
+    text = number(row.value(system, result), row.digits)
+    if row.label.startswith("process e2e") and median(result, "process_timed_out"):
+        text += " (timed out)"
+    if row.label == "process: CPU ms/job, database server" and system == "jobs-sqlite":
+        text = "(in workers)"
+    return text
+
+
+def comparison_table(results: dict[str, Result]) -> None:
+    header = [
+        "figure",
+        "better",
+        *(label for label, _ in COLUMNS),
+        "ours PG / pgqueuer",
+        "ours PG / procrastinate",
+    ]
+    say("| " + " | ".join(header) + " |")
+    say("|" + "---|" * len(header))
+    ours_pg = results.get(OURS["postgresql"])
+    for row in ROWS:
+        cells = [cell(system, results, row) for _, system in COLUMNS]
+        ratios = []
+        for peer in PEERS:
+            peer_result = results.get(peer)
+            if row.better and ours_pg is not None and peer_result is not None:
+                ours_value = row.value(OURS["postgresql"], ours_pg)
+                ratios.append(ratio(ours_value, row.value(peer, peer_result)))
+            else:
+                ratios.append("")
+        say("| " + " | ".join([row.label, row.better, *cells, *ratios]) + " |")
+
+
+def shapes(results: dict[str, Result]) -> None:
+    say("Worker shapes and versions:")
+    say()
+    for _, system in COLUMNS:
+        result = results.get(system)
+        if result is None:
+            say(f"- {system}: no result")
+            continue
+        versions = ", ".join(f"{k} {v}" for k, v in result.get("versions", {}).items() if v)
+        load_avg = result.get("machine", {})
+        say(
+            f"- {system}: {result.get('concurrency', '')}; {versions}; load average "
+            f"{' '.join(load_avg.get('loadavg_start', []))} -> "
+            f"{' '.join(load_avg.get('loadavg_end', []))}"
+        )
+
+
+def engine_sources(results: dict[str, Result]) -> None:
+    """Which engine code our three runs measured; warns when it differs or changed."""
+    sources = {
+        name: results[name].get("engine_source") for name in OURS.values() if name in results
+    }
+    hashes = {source.get("sha256") for source in sources.values() if source}
+    for name, source in sources.items():
+        if not source:
+            say(f"- {name}: engine source not recorded")
+            continue
+        changed = " CHANGED DURING THE RUN" if source.get("changed_during_run") else ""
+        say(
+            f"- {name}: engine {source.get('git')}, application+infrastructure sha256 "
+            f"{source.get('sha256')}, from {source.get('src')}{changed}"
+        )
+    if len(hashes) > 1:
+        say("- WARNING: our three runs measured different engine code")
+
+
+def detail_table(results_dir: Path) -> None:
+    os.environ["BENCH_RESULTS_DIR"] = str(results_dir)
+    sys.path.insert(0, str(BENCH_DIR / "peers"))
+    import summarize
+
+    summarize.RESULTS_DIR = str(results_dir)
+    peers, _limits = summarize.load()  # type: ignore[no-untyped-call]
+    if peers:
+        summarize.peer_table(peers)  # type: ignore[no-untyped-call]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Markdown comparison of a bench/run.sh run")
+    default = Path(os.environ.get("BENCH_RESULTS_DIR", DEFAULT_RESULTS))
+    parser.add_argument("--results", type=Path, default=default, help="results directory")
+    parser.add_argument("--no-detail", action="store_true", help="only the comparison table")
+    args = parser.parse_args()
+    results = load(args.results)
+    if not results:
+        say(f"no results in {args.results}")
+        return 1
+    say(f"Settings: {settings_line(results)}")
+    say()
+    comparison_table(results)
+    say()
+    say(
+        "Ratios are ours on PostgreSQL divided by the peer on the same PostgreSQL: above 1 is "
+        "better where higher is better (throughput), worse where lower is better (latency, CPU, "
+        "memory)."
+    )
+    say()
+    shapes(results)
+    say()
+    say("Engine source measured:")
+    say()
+    engine_sources(results)
+    if not args.no_detail:
+        say()
+        say("Per system, with the run-to-run spread (bench/peers/summarize.py):")
+        say()
+        detail_table(args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

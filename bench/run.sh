@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# One benchmark run: our SQL job engine on SQLite, PostgreSQL and MariaDB, then the peers
+# pgqueuer and procrastinate on the same PostgreSQL, then the comparison table
+# (bench/report.py), also written to bench/results/report.md.
+#
+#   bash bench/run.sh [--n 20000] [--reps 3] [other harness flags, e.g. --scenarios process]
+#
+# Needs PostgreSQL on 127.0.0.1:5432 (trust auth for the postgres role: the bench role and
+# database are created if missing) and MariaDB on 127.0.0.1:3306 (root without password: the
+# bench_jobs database is created if missing), and the project's virtualenv (`make install`).
+# Our workers: BENCH_WORKERS (default 2) x BENCH_CONCURRENCY (default 16), see bench_jobs.py;
+# the peers always run with the default worker shapes of their scripts.
+# Benchmark traffic goes to 127.0.0.1 only; the first run creates the peers' virtualenvs under
+# /tmp with pip (package registry), before any measurement.
+# Log: /tmp/bench-run.log; worker logs: /tmp/peers-<system>-<i>.log.
+set -uo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH")
+N=20000
+REPS=3
+EXTRA=()
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --n) N=${2:?--n needs a value}; shift 2 ;;
+    --n=*) N=${1#*=}; shift ;;
+    --reps) REPS=${2:?--reps needs a value}; shift 2 ;;
+    --reps=*) REPS=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) EXTRA+=("$1"); shift ;;
+  esac
+done
+[[ $N =~ ^[0-9]+$ && $REPS =~ ^[0-9]+$ && $N -gt 0 && $REPS -gt 0 ]] || {
+  echo "--n and --reps take positive integers" >&2; exit 2; }
+
+export BENCH_PG_DSN=${BENCH_PG_DSN:-postgresql://bench:bench@127.0.0.1:5432/bench}
+export BENCH_MARIADB_URL=${BENCH_MARIADB_URL:-mysql+pymysql://root@127.0.0.1:3306/bench_jobs}
+export BENCH_SQLITE_URL=${BENCH_SQLITE_URL:-sqlite:////tmp/bench-jobs/jobs.db}
+export BENCH_REDIS_URL=redis://127.0.0.1:6379/0   # the harness reads Redis counters if any
+export BENCH_RESULTS_DIR=${BENCH_RESULTS_DIR:-$BENCH/results}
+RESULTS=$BENCH_RESULTS_DIR
+LOG=${BENCH_LOG:-/tmp/bench-run.log}
+STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-3600}
+OUR_WORKERS=${BENCH_WORKERS:-2}
+OUR_CONCURRENCY=${BENCH_CONCURRENCY:-16}
+unset PYTHONPATH  # the harness sets it for the workers (procrastinate imports its app by name)
+
+if [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=$(command -v python3); fi
+PEER_PY=$(command -v python3)
+: > "$LOG"
+say() { echo "$*" | tee -a "$LOG"; }
+die() { say "run.sh: $*"; exit 1; }
+
+url_part() {  # url_part URL host|port|user|password|db
+  python3 - "$1" "$2" <<'EOF'
+import sys
+import urllib.parse as u
+
+p = u.urlsplit(sys.argv[1])
+print({"host": p.hostname or "", "port": p.port or "", "user": u.unquote(p.username or ""),
+       "password": u.unquote(p.password or ""), "db": p.path.lstrip("/")}[sys.argv[2]])
+EOF
+}
+loopback() {  # loopback NAME URL: refuse any database address but 127.0.0.1
+  local host; host=$(url_part "$2" host)
+  [ "$host" = "127.0.0.1" ] || die "$1 must point at 127.0.0.1, not '$host'"
+}
+
+# ------------------------------------------------------------------ preflight
+say "### preflight ($(date '+%F %T')): n=$N reps=$REPS ${EXTRA[*]:-}"
+loopback BENCH_PG_DSN "$BENCH_PG_DSN"
+loopback BENCH_MARIADB_URL "$BENCH_MARIADB_URL"
+[ -n "${BENCH_JOBS_PG_URL:-}" ] && loopback BENCH_JOBS_PG_URL "$BENCH_JOBS_PG_URL"
+"$PY" -c "import infrastructure.jobs.sql.store, psycopg, pymysql" 2>/dev/null \
+  || die "$PY cannot import the project with its drivers: run 'make install' first"
+[ -n "$PEER_PY" ] || die "python3 not found (the peers build their virtualenvs with it)"
+command -v psql >/dev/null || die "psql not found"
+
+PG_PORT=$(url_part "$BENCH_PG_DSN" port); PG_PORT=${PG_PORT:-5432}
+PG_USER=$(url_part "$BENCH_PG_DSN" user)
+PG_PASSWORD=$(url_part "$BENCH_PG_DSN" password)
+PG_DB=$(url_part "$BENCH_PG_DSN" db)
+MARIADB_PORT=$(url_part "$BENCH_MARIADB_URL" port); MARIADB_PORT=${MARIADB_PORT:-3306}
+(exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null || die "PostgreSQL is not listening on 127.0.0.1:$PG_PORT"
+(exec 3<>"/dev/tcp/127.0.0.1/$MARIADB_PORT") 2>/dev/null || die "MariaDB is not listening on 127.0.0.1:$MARIADB_PORT"
+
+pg_admin() { psql -h 127.0.0.1 -p "$PG_PORT" -U "${BENCH_PG_ADMIN:-postgres}" -d postgres -v ON_ERROR_STOP=1 "$@"; }
+if [ "$(pg_admin -Atc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != 1 ]; then
+  say "creating PostgreSQL role $PG_USER"
+  pg_admin -qc "CREATE ROLE \"$PG_USER\" LOGIN PASSWORD '$PG_PASSWORD' SUPERUSER" || die "cannot create role $PG_USER"
+fi
+if [ "$(pg_admin -Atc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != 1 ]; then
+  say "creating PostgreSQL database $PG_DB"
+  pg_admin -qc "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\"" || die "cannot create database $PG_DB"
+fi
+"$PY" - "$BENCH_MARIADB_URL" <<'EOF' || die "cannot create the MariaDB database"
+import sys
+
+import sqlalchemy as sa
+
+url = sa.make_url(sys.argv[1])
+server = sa.create_engine(url.set(database=""))
+with server.begin() as conn:
+    conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{url.database}`")
+server.dispose()
+print(f"MariaDB database {url.database} ready")
+EOF
+
+read -r LOAD1 _ < /proc/loadavg
+if awk -v l="$LOAD1" -v c="$(nproc)" 'BEGIN { exit !(l > c / 2) }'; then
+  say "WARNING: load average $LOAD1 on $(nproc) CPUs before the run: other work will add noise"
+fi
+
+say "### peer virtualenvs (pip, first run only)"
+for peer in pgqueuer procrastinate; do
+  "$PEER_PY" "$BENCH/peers/bench_$peer.py" --setup-only 2>&1 | grep -v '^WARNING: Location' | tee -a "$LOG"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || die "could not set up the $peer virtualenv"
+done
+
+# previous results go to results/previous/, stale worker logs away
+mkdir -p "$RESULTS/rss" "$RESULTS/previous/rss"
+for f in "$RESULTS"/*.json "$RESULTS"/report.md "$RESULTS"/engine-src.diff; do
+  [ -e "$f" ] && mv -f "$f" "$RESULTS/previous/"
+done
+for f in "$RESULTS"/rss/*.json; do [ -e "$f" ] && mv -f "$f" "$RESULTS/previous/rss/"; done
+rm -f /tmp/peers-jobs-*.log /tmp/peers-pgqueuer*.log /tmp/peers-procrastinate*.log
+
+# Others may change src/ while this runs: ours runs on a copy taken now, so the three
+# databases measure the same code (BENCH_SNAPSHOT=0: the working tree, as it is at each step).
+OUR_ENV=()
+if [ "${BENCH_SNAPSHOT:-1}" != 0 ]; then
+  SNAP=/tmp/bench-engine-src
+  rm -rf "$SNAP" && mkdir -p "$SNAP"
+  (cd "$ROOT" && tar --exclude=__pycache__ -cf - src) | tar -xf - -C "$SNAP" || die "cannot copy src/"
+  GIT_STATE=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  CHANGED=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)
+  [ "$CHANGED" -gt 0 ] && GIT_STATE="$GIT_STATE + $CHANGED uncommitted change(s) under src/"
+  git -C "$ROOT" diff HEAD -- src > "$RESULTS/engine-src.diff" 2>/dev/null
+  OUR_ENV=(PYTHONPATH="$SNAP/src" BENCH_ENGINE_GIT="$GIT_STATE, copied $(date '+%F %T')")
+  say "### engine snapshot: $SNAP/src ($GIT_STATE; tracked changes in results/engine-src.diff)"
+fi
+
+# ------------------------------------------------------------------ the runs
+FAILED=()
+STEP=0
+TOTAL=5
+T_START=$SECONDS
+step() {  # step NAME CMD...: run one system under the RSS sampler, with progress lines
+  local name=$1; shift
+  STEP=$((STEP + 1))
+  say ""
+  say "### [$STEP/$TOTAL] $name: started $(date +%T), $((SECONDS - T_START)) s into the run"
+  local t0=$SECONDS
+  timeout "$STEP_TIMEOUT" python3 "$BENCH/rss_watch.py" --out "$RESULTS/rss/$name.json" -- "$@" 2>&1 \
+    | grep --line-buffered -v '^WARNING: Location' | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  say "### [$STEP/$TOTAL] $name: finished in $((SECONDS - t0)) s, exit status $rc"
+  [ "$rc" -eq 0 ] || FAILED+=("$name")
+}
+HARNESS_ARGS=(--n "$N" --reps "$REPS" "${EXTRA[@]}")
+for db in sqlite postgresql mariadb; do
+  step "jobs-$db" env "${OUR_ENV[@]}" BENCH_WORKERS="$OUR_WORKERS" \
+    BENCH_CONCURRENCY="$OUR_CONCURRENCY" "$PY" "$BENCH/bench_jobs.py" --db "$db" "${HARNESS_ARGS[@]}"
+done
+for peer in pgqueuer procrastinate; do
+  step "$peer" env -u BENCH_WORKERS -u BENCH_CONCURRENCY -u BENCH_BATCH \
+    "$PEER_PY" "$BENCH/peers/bench_$peer.py" "${HARNESS_ARGS[@]}"
+done
+
+# ------------------------------------------------------------------ the table
+say ""
+say "### report ($(date '+%F %T'), whole run $((SECONDS - T_START)) s)"
+say ""
+"$PY" "$BENCH/report.py" --results "$RESULTS" | tee "$RESULTS/report.md" | tee -a "$LOG"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  say ""
+  say "failed: ${FAILED[*]} (see $LOG and /tmp/peers-*.log)"
+  exit 1
+fi
