@@ -63,9 +63,14 @@ class RunningContext:
         self._progress: float | None = None
         self._logs: list[LogLine] = []
         self._logged = 0
-        self.logger = logging.Logger(f"jobs.handlers.{job.handler}", logging.INFO)
-        self.logger.parent = handler_logger
-        self.logger.addHandler(_JobLogHandler(self))
+
+    @functools.cached_property
+    def logger(self) -> logging.Logger:
+        """Built on first use: most handlers never log."""
+        job_logger = logging.Logger(f"jobs.handlers.{self._job.handler}", logging.INFO)
+        job_logger.parent = handler_logger
+        job_logger.addHandler(_JobLogHandler(self))
+        return job_logger
 
     @property
     def job_id(self) -> UUID:

@@ -29,7 +29,9 @@ class WorkerSettings:
         after it expires.
     heartbeat_interval: seconds between lease extensions (also how soon a deleted running
         job is cancelled).
-    poll_interval: seconds between claims while the queues are empty.
+    poll_interval: longest wait between claims while the queues stay empty; the wait starts
+        at `min_poll_interval` after work was found and doubles with each empty claim.
+    min_poll_interval: the shortest such wait.
     grace: on stop, how long running jobs may take to finish before they are released.
     """
 
@@ -38,6 +40,7 @@ class WorkerSettings:
     lease: dt.timedelta = dt.timedelta(seconds=30)
     heartbeat_interval: float = 5.0
     poll_interval: float = 0.5
+    min_poll_interval: float = 0.02
     grace: dt.timedelta = dt.timedelta(seconds=10)
 
 
@@ -68,6 +71,7 @@ class Worker:
         self._rng = rng or random.Random()
         self._running: dict[JobId, _Running] = {}
         self._outbox: list[tuple[Finish, str]] = []
+        self._poll = self.settings.poll_interval
         self._outbox_filled = asyncio.Event()
         self._started_at = clock.now()
 
@@ -118,7 +122,10 @@ class Worker:
         try:
             while not stopping.is_set():
                 free = self.settings.concurrency - len(tasks)
-                claims = await self._claim_safely(free) if self._worth_claiming(free) else []
+                claims = []
+                if self._worth_claiming(free):
+                    claims = await self._claim_safely(free)
+                    self._adapt_poll(found_work=bool(claims))
                 tasks |= {asyncio.create_task(self._process(claim)) for claim in claims}
                 await self._wait(tasks, stop_waiter, idle=len(claims) < free)
                 tasks = {t for t in tasks if not t.done()}
@@ -133,6 +140,13 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._store.remove_server(self._server_id)
 
+    def _adapt_poll(self, *, found_work: bool) -> None:
+        """Poll often while work keeps coming, back off while the queues stay empty."""
+        if found_work:
+            self._poll = self.settings.min_poll_interval
+        else:
+            self._poll = min(self.settings.poll_interval, self._poll * 2)
+
     def _worth_claiming(self, free: int) -> bool:
         """Claim in batches: when half the slots are free, or when nothing runs."""
         return free > 0 and (free * 2 >= self.settings.concurrency or not self._running)
@@ -145,7 +159,7 @@ class Worker:
         waiting: set[asyncio.Future[Any]] = {*tasks, stop_waiter}
         work = None
         if idle:
-            work = asyncio.create_task(self._store.wait_for_work(self.settings.poll_interval))
+            work = asyncio.create_task(self._store.wait_for_work(self._poll))
             waiting.add(work)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if work is not None and not work.done():
