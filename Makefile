@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker test lint format typecheck layers check clean
+.PHONY: install system-packages run worker test lint format typecheck layers check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ run: install ## start the service (API, embedded worker and scheduler) on http:/
 worker: install ## run a worker process only
 	$(BIN)/jobs-service worker
 
-test: install ## run the test suite
+system-packages: ## unixODBC and the MariaDB ODBC driver for the pyodbc tests (apt-get, if missing)
+	@bash .ci/system-packages.sh
+
+test: install system-packages ## run the test suite
 	$(BIN)/pytest
 
 lint: install

@@ -28,3 +28,15 @@ def postgresql_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.E
 @pytest.fixture(scope="session")
 def mariadb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     yield from _engine("mariadb", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mariadb_odbc_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """MariaDB through pyodbc and MariaDB Connector/ODBC (`mysql+pyodbc`)."""
+    yield from _engine("mariadb-odbc", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mssql_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """SQL Server, only with `TEST_MSSQL_URL` set (see tests/databases.py)."""
+    yield from _engine("mssql", tmp_path_factory)

@@ -73,6 +73,7 @@ def worker_settings(settings: Settings) -> WorkerSettings:
         lease=dt.timedelta(seconds=jobs.lease_seconds),
         heartbeat_interval=jobs.heartbeat_seconds,
         poll_interval=jobs.poll_seconds,
+        min_poll_interval=jobs.min_poll_seconds,
         grace=dt.timedelta(seconds=jobs.shutdown_grace_seconds),
     )
 

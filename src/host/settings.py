@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infrastructure.jobs.sql.engine import default_schema
 
 
 class HttpSettings(BaseModel):
@@ -24,7 +26,9 @@ class DatabaseSettings(BaseModel):
         "mysql+pymysql, mssql+pyodbc). A SQLite file's folder is created.",
     )
     schema_name: str | None = Field(
-        None, description="Schema holding the job tables (databases with schemas only)."
+        None,
+        description="Schema holding the job tables (databases with schemas only); unset: "
+        "`jobs` on SQL Server, the connection's default schema elsewhere.",
     )
     table_prefix: str = Field("", description="Prefix of every job table's name.")
     migrate_on_start: bool = Field(
@@ -33,6 +37,14 @@ class DatabaseSettings(BaseModel):
     migration_lock_timeout_seconds: float = Field(
         60.0, gt=0, description="How long `migrate` waits for another process's migration."
     )
+
+    @model_validator(mode="after")
+    def _default_schema(self) -> DatabaseSettings:
+        """One place derives the default schema, so `serve`, `migrate`, the workers and the
+        store all use the same one."""
+        if self.schema_name is None:
+            self.schema_name = default_schema(self.url)
+        return self
 
 
 class JobsSettings(BaseModel):
@@ -46,14 +58,27 @@ class JobsSettings(BaseModel):
         min_length=1,
         description="Queues this server's worker serves, in priority order.",
     )
-    concurrency: int = Field(4, ge=1, le=1000, description="Jobs a worker runs at once.")
+    concurrency: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="Jobs a worker runs at once (sync handlers use as many threads).",
+    )
     lease_seconds: float = Field(
         20.0, gt=0, description="A claim's lease; a crashed worker's job runs again after it."
     )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="Interval of lease extensions and server heartbeats."
     )
-    poll_seconds: float = Field(0.5, gt=0, description="Worker poll interval on empty queues.")
+    poll_seconds: float = Field(
+        0.5, gt=0, description="Longest wait between a worker's claims on empty queues."
+    )
+    min_poll_seconds: float = Field(
+        0.02,
+        gt=0,
+        description="Wait after a claim found work; it doubles with each empty claim, up to "
+        "`poll_seconds`.",
+    )
     scheduler_poll_seconds: float = Field(1.0, gt=0, description="Scheduler round interval.")
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="On stop, time running jobs get before they are released."

@@ -28,7 +28,7 @@ from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.memory.store import InMemoryJobStore
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.contract.handlers import Journal, build_registry
-from tests.databases import empty_tables
+from tests.databases import SERVER_URLS, empty_tables
 
 START = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.UTC)
 """The fake clock's first reading in every test."""
@@ -51,7 +51,7 @@ def sql_store(kind: str) -> StoreFactory:
 
     @asynccontextmanager
     async def factory(request: pytest.FixtureRequest) -> AsyncIterator[JobStore]:
-        engine: sa.Engine = request.getfixturevalue(f"{kind}_engine")
+        engine: sa.Engine = request.getfixturevalue(f"{kind.replace('-', '_')}_engine")
         store = SQLAlchemyJobStore(engine)
         empty_tables(engine, store.metadata)
         try:
@@ -67,7 +67,10 @@ ADAPTERS: dict[str, StoreFactory] = {
     "sqlite": sql_store("sqlite"),
     "postgresql": sql_store("postgresql"),
     "mariadb": sql_store("mariadb"),
+    "mariadb-odbc": sql_store("mariadb-odbc"),  # pyodbc, the driver path of SQL Server
 }
+if "mssql" in SERVER_URLS:  # opt-in: TEST_MSSQL_URL
+    ADAPTERS["mssql"] = sql_store("mssql")
 
 
 @dataclass

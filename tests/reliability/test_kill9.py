@@ -6,7 +6,8 @@ is enqueued and, while they run, a random busy worker is killed (SIGKILL to its 
 and restarted 1 s later; 7 rounds. Afterwards every job has succeeded, none is lost, every
 duplicate execution is justified (each earlier start was made by a killed process), no job is
 left processing, each orphan was claimed and started again in time and the dead servers' rows
-are gone.
+are gone. Runs on every database, and on MariaDB through pyodbc too (`mariadb-odbc`: the
+ODBC driver path SQL Server uses).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tests.reliability.common import (
     wait_until,
     worker_env,
 )
-from tests.reliability.conftest import Database, Figures
+from tests.reliability.conftest import KINDS, Database, Figures
 from tests.reliability.handlers import Witness, WitnessJobs, read_witnesses, witness_table
 from tests.reliability.processes import Child, Processes
 from tests.reliability.worker_process import server_id_of
@@ -77,6 +78,7 @@ class Orphan:
     rerun_succeeded: bool
 
 
+@pytest.mark.parametrize("database", [*KINDS, "mariadb-odbc"], indirect=True)
 @pytest.mark.timeout(240)
 async def test_kill9_workers_lose_no_job(database: Database, figures: Figures, tmp_path: Path):
     engine = database.engine

@@ -1,5 +1,7 @@
 """Engines per dialect: SQLite gets WAL, a busy timeout and write transactions that lock at
-BEGIN (pysqlite's own implicit transactions are turned off so SQLAlchemy's BEGIN is ours)."""
+BEGIN (pysqlite's own implicit transactions are turned off so SQLAlchemy's BEGIN is ours);
+MariaDB/MySQL get READ COMMITTED, and through ODBC (`mysql+pyodbc`) the port and the
+found-rows option the MariaDB driver needs."""
 
 from __future__ import annotations
 
@@ -10,12 +12,35 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+DEFAULT_SCHEMAS = {"mssql": "jobs"}
+"""The schema of the job tables when none is configured, by database (others: the default)."""
+
+MYSQL_ODBC_FOUND_ROWS = 2
+"""MariaDB/MySQL Connector/ODBC option flag: UPDATE row counts count matched rows, as the
+store's compare-and-set writes expect (PyMySQL's dialect sets the same flag)."""
+
+
+def default_schema(url: str | sa.URL) -> str | None:
+    """The schema of the job tables when none is configured: `jobs` on SQL Server, none (the
+    connection's default schema) elsewhere."""
+    try:
+        backend = sa.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError:
+        return None  # not a URL: creating the engine reports it
+    return DEFAULT_SCHEMAS.get(backend)
+
 
 def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     """A SQLAlchemy engine set up for the job store; a SQLite file's folder is created."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
+    odbc_mysql = parsed.get_driver_name() == "pyodbc" and parsed.get_backend_name() in (
+        "mysql",
+        "mariadb",
+    )
+    if odbc_mysql:
+        parsed = mysql_odbc_url(parsed)
     # No pre-ping (a round trip per checkout): connections that die are invalidated when a
     # statement fails, and the engine's loops retry.
     kwargs.setdefault("pool_recycle", 3600)
@@ -23,7 +48,42 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
         # Each statement sees what others committed before it (batch and continuation checks
         # rely on it); MariaDB's default, REPEATABLE READ, would read an older snapshot.
         kwargs.setdefault("isolation_level", "READ COMMITTED")
-    return sa.create_engine(parsed, **kwargs)
+    engine = sa.create_engine(parsed, **kwargs)
+    if odbc_mysql:
+        _bind_uuids_as_text(engine)
+    return engine
+
+
+def _bind_uuids_as_text(engine: sa.Engine) -> None:
+    """pyodbc binds a `uuid.UUID` as an ODBC GUID, which MariaDB Connector/ODBC writes with its
+    first three fields byte-swapped: bind UUIDs as text instead, as SQLAlchemy does for the
+    other MariaDB drivers without UUID binds. (The dialect turns UUID binds on when it first
+    connects, so this runs after that, on every connect.)"""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_connection: object, _record: object) -> None:
+        engine.dialect._allows_uuid_binds = False  # type: ignore[attr-defined]
+
+
+def mysql_odbc_url(url: sa.URL) -> sa.URL:
+    """A `mysql+pyodbc` URL the MariaDB ODBC driver reads as meant: the port moved into the
+    query string (SQLAlchemy writes `Server=host,port`, which the driver ignores) and the
+    found-rows option flag set."""
+    query = dict(url.query)
+    if "odbc_connect" in query:
+        connect = str(query["odbc_connect"])
+        if "option=" not in connect.lower():
+            query["odbc_connect"] = f"{connect.rstrip(';')};OPTION={MYSQL_ODBC_FOUND_ROWS}"
+        return url.set(query=query)
+    keys = {key.lower(): key for key in query}
+    if url.port is not None:
+        query.setdefault(keys.get("port", "port"), str(url.port))
+        url = url._replace(port=None)  # URL.set cannot clear a field
+    option_key = keys.get("option", "OPTION")
+    option = query.get(option_key, "0")
+    options = int(option if isinstance(option, str) else option[-1])
+    query[option_key] = str(options | MYSQL_ODBC_FOUND_ROWS)
+    return url.set(query=query)
 
 
 def _sqlite_engine(url: sa.URL, **kwargs: Any) -> sa.Engine:

@@ -20,7 +20,10 @@ NAMING_CONVENTION = {
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
     """An aware UTC datetime, stored as naive UTC with microseconds on every dialect
-    (DATETIME(6) on MariaDB, DATETIME2 on SQL Server)."""
+    (DATETIME(6) on MariaDB, DATETIME2(6) on SQL Server).
+
+    Through ODBC on MariaDB/MySQL (`mysql+pyodbc`) the value is bound as an ISO string: the
+    MariaDB driver drops the microseconds of a bound datetime (it reports a scale of 0)."""
 
     impl = sa.DateTime
     cache_ok = True
@@ -33,12 +36,17 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
             return dialect.type_descriptor(datetime2)
         return dialect.type_descriptor(sa.DateTime())
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | str | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the job store")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+        utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if dialect.driver == "pyodbc" and dialect.name in ("mysql", "mariadb"):
+            return utc.isoformat(sep=" ", timespec="microseconds")
+        return utc
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
@@ -75,13 +83,13 @@ def job_indexes() -> list[sa.Index]:
 def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
     """The tables, in `schema` (where the database has schemas) and with a name prefix."""
     metadata = sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-    key, text = sa.String(200), sa.Text()
+    key, text = sa.Unicode(200), sa.UnicodeText()  # NVARCHAR on SQL Server
     sa.Table(
         f"{prefix}jobs",
         metadata,
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("handler", key, nullable=False),
-        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("queue", sa.Unicode(100), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("payload", text, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -101,7 +109,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("server_id", key),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("result", text),
-        sa.Column("error_type", sa.String(300)),
+        sa.Column("error_type", sa.Unicode(300)),
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
         *job_indexes(),
@@ -145,7 +153,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("misfire", text, nullable=False),
         sa.Column("handler", key, nullable=False),
         sa.Column("payload", text, nullable=False),
-        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("queue", sa.Unicode(100), nullable=False),
         sa.Column("retry", text, nullable=False),
         sa.Column("timeout_seconds", sa.Float()),
         sa.Column("paused", sa.Boolean(), nullable=False),

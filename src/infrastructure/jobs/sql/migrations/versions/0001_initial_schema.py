@@ -29,7 +29,7 @@ def _names() -> tuple[str | None, str]:
 
 def upgrade() -> None:
     schema, p = _names()
-    key, text = sa.String(200), sa.Text()
+    key, text = sa.Unicode(200), sa.UnicodeText()  # NVARCHAR on SQL Server
 
     def table(name: str, *columns: sa.Column[object]) -> None:
         op.create_table(
@@ -62,7 +62,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("handler", key, nullable=False),
-        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("queue", sa.Unicode(100), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("payload", text, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.Column("server_id", key),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("result", text),
-        sa.Column("error_type", sa.String(300)),
+        sa.Column("error_type", sa.Unicode(300)),
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
     )
@@ -139,7 +139,7 @@ def upgrade() -> None:
         sa.Column("misfire", text, nullable=False),
         sa.Column("handler", key, nullable=False),
         sa.Column("payload", text, nullable=False),
-        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("queue", sa.Unicode(100), nullable=False),
         sa.Column("retry", text, nullable=False),
         sa.Column("timeout_seconds", sa.Float()),
         sa.Column("paused", sa.Boolean(), nullable=False),
