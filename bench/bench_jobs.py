@@ -18,7 +18,7 @@ uses a sync method instead, which the executor runs in its thread pool).
 
 Worker shape (environment variables):
     BENCH_WORKERS        worker processes (default 2)
-    BENCH_CONCURRENCY    WorkerSettings.concurrency, jobs run at once per process (default 16)
+    BENCH_CONCURRENCY    WorkerSettings.concurrency, jobs run at once per process (default 128)
     BENCH_POLL_INTERVAL  WorkerSettings.poll_interval in s (default 0.5, the service default);
                          SQLite and MariaDB workers poll, PostgreSQL ones are also woken by NOTIFY
     BENCH_HANDLER        async (default) or sync
@@ -94,7 +94,7 @@ from infrastructure.jobs.sql.store import SQLAlchemyJobStore  # noqa: E402
 
 DATABASES = ("sqlite", "postgresql", "mariadb")
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 16))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 128))
 POLL_INTERVAL = float(os.environ.get("BENCH_POLL_INTERVAL", 0.5))
 HANDLER_KIND = os.environ.get("BENCH_HANDLER", "async")
 PREFILL = os.environ.get("BENCH_PREFILL", "batch")

@@ -8,7 +8,7 @@
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth for the postgres role: the bench role and
 # database are created if missing) and MariaDB on 127.0.0.1:3306 (root without password: the
 # bench_jobs database is created if missing), and the project's virtualenv (`make install`).
-# Our workers: BENCH_WORKERS (default 2) x BENCH_CONCURRENCY (default 16), see bench_jobs.py;
+# Our workers: BENCH_WORKERS (default 2) x BENCH_CONCURRENCY (default 128), see bench_jobs.py;
 # the peers always run with the default worker shapes of their scripts.
 # Benchmark traffic goes to 127.0.0.1 only; the first run creates the peers' virtualenvs under
 # /tmp with pip (package registry), before any measurement.
@@ -43,7 +43,7 @@ RESULTS=$BENCH_RESULTS_DIR
 LOG=${BENCH_LOG:-/tmp/bench-run.log}
 STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-3600}
 OUR_WORKERS=${BENCH_WORKERS:-2}
-OUR_CONCURRENCY=${BENCH_CONCURRENCY:-16}
+OUR_CONCURRENCY=${BENCH_CONCURRENCY:-128}
 unset PYTHONPATH  # the harness sets it for the workers (procrastinate imports its app by name)
 
 if [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=$(command -v python3); fi
