@@ -29,6 +29,7 @@ from infrastructure.jobs.memory.store import InMemoryJobStore
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import SERVER_URLS, empty_tables
+from tests.engine_loop import drain
 
 START = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.UTC)
 """The fake clock's first reading in every test."""
@@ -89,15 +90,7 @@ class Engine:
     extra_workers: list[Worker] = field(default_factory=list)
 
     async def drain(self) -> int:
-        """Tick the scheduler and run the worker until a round does nothing; return how many
-        jobs were enqueued or run in all."""
-        total = 0
-        for _ in range(MAX_DRAIN_ROUNDS):
-            done = await self.scheduler.tick() + await self.worker.run_once()
-            if done == 0:
-                return total
-            total += done
-        raise AssertionError(f"the engine was still busy after {MAX_DRAIN_ROUNDS} rounds")
+        return await drain(self.scheduler, self.worker, max_rounds=MAX_DRAIN_ROUNDS)
 
     def start_worker(self) -> asyncio.Task[int]:
         """Run `worker.run_once()` in a task, to act on the store while its jobs run."""

@@ -34,6 +34,7 @@ from infrastructure.persistence.memory import (
     InMemorySubscriptionRepository,
     InMemoryUserRepository,
 )
+from tests.engine_loop import drain
 
 START = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 """The fake clock's first reading in every test."""
@@ -101,15 +102,7 @@ class Service:
     scheduler: Scheduler
 
     async def drain(self) -> int:
-        """Tick the scheduler and run the worker until a round does nothing; return how many
-        jobs were enqueued or run in all."""
-        total = 0
-        for _ in range(MAX_DRAIN_ROUNDS):
-            done = await self.scheduler.tick() + await self.worker.run_once()
-            if done == 0:
-                return total
-            total += done
-        raise AssertionError(f"the engine was still busy after {MAX_DRAIN_ROUNDS} rounds")
+        return await drain(self.scheduler, self.worker, max_rounds=MAX_DRAIN_ROUNDS)
 
     async def advance_and_drain(self, by: dt.timedelta) -> int:
         self.clock.advance(by)

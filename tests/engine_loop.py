@@ -1,0 +1,18 @@
+"""Driving the engine by hand in tests: no sleeps, the loops run until idle."""
+
+from __future__ import annotations
+
+from infrastructure.jobs.engine.scheduler import Scheduler
+from infrastructure.jobs.engine.worker import Worker
+
+
+async def drain(scheduler: Scheduler, worker: Worker, *, max_rounds: int = 100) -> int:
+    """Tick the scheduler and run the worker until a round does nothing; return how many
+    jobs were enqueued or run in all."""
+    total = 0
+    for _ in range(max_rounds):
+        done = await scheduler.tick() + await worker.run_once()
+        if done == 0:
+            return total
+        total += done
+    raise AssertionError(f"the engine was still busy after {max_rounds} rounds")
