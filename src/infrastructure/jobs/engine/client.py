@@ -290,7 +290,12 @@ class _CollectingBatch:
 
     def then(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
         self.continuation = self._client.build(
-            handler, args, kwargs, state=JobState.AWAITING, reason="awaiting batch"
+            handler,
+            args,
+            kwargs,
+            state=JobState.AWAITING,
+            reason="awaiting batch",
+            batch_id=self.id,
         )
         return self.continuation.id
 

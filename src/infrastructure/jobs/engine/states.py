@@ -77,7 +77,19 @@ def after_failure(
     if attempt < policy.attempts:
         run_at = now + retry_delay(policy, attempt, rng)
         return S.SCHEDULED, run_at, f"retry {attempt} of {policy.attempts - 1}"
-    exhausted = f"failed after {attempt} attempt{'s' if attempt > 1 else ''}"
-    if policy.on_exhausted is OnExhausted.DELETE:
-        return S.DELETED, None, exhausted
-    return S.FAILED, None, exhausted
+    state, reason = _exhausted(policy, attempt)
+    return state, None, reason
+
+
+def after_lease_expired(policy: RetryPolicy, attempt: int) -> tuple[JobState, str]:
+    """Where a job goes when its worker vanished during execution number `attempt`: back to
+    its queue at once, or, with no attempts left, where its policy sends exhausted jobs."""
+    if attempt < policy.attempts:
+        return S.ENQUEUED, "rescued: lease expired"
+    state, reason = _exhausted(policy, attempt)
+    return state, f"lease expired; {reason}"
+
+
+def _exhausted(policy: RetryPolicy, attempt: int) -> tuple[JobState, str]:
+    state = S.DELETED if policy.on_exhausted is OnExhausted.DELETE else S.FAILED
+    return state, f"failed after {attempt} attempt{'s' if attempt > 1 else ''}"

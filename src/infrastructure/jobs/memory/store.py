@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
@@ -114,7 +113,7 @@ class InMemoryJobStore:
         )
         self._batches[batch.id] = record
         if continuation is not None:
-            self._insert(dataclasses.replace(continuation, batch_id=batch.id), now)
+            self._insert(continuation, now)
             self._release_batch(batch.id, now)
 
     def _active_with_key(self, key: str | None) -> JobId | None:
@@ -231,12 +230,8 @@ class InMemoryJobStore:
             and row.lease_until < now
         ][:limit]
         for row in expired:
-            policy, attempt = row.job.retry, row.job.attempt
-            if attempt < policy.attempts:
-                self._move(row, JobState.ENQUEUED, now, "rescued: lease expired")
-            else:
-                state, _, reason = states.after_failure(policy, attempt, now, random.Random(0))
-                self._move(row, state, now, f"lease expired; {reason}")
+            state, reason = states.after_lease_expired(row.job.retry, row.job.attempt)
+            self._move(row, state, now, reason)
         return len(expired)
 
     # --- managing jobs -------------------------------------------------------------------

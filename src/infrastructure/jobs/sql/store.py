@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,7 +58,6 @@ _DEADLOCK_CODES = frozenset({1213, "40P01", "40001"})  # MariaDB; PostgreSQL dea
 _ENQUEUED = "jobs_enqueued"
 """Marks a connection whose transaction made jobs enqueued."""
 S = JobState
-ACTIVE = [state.value for state in states.ACTIVE_STATES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +229,7 @@ class SQLAlchemyJobStore:
                 )
             )
             if continuation is not None:
-                self._insert(conn, _with_batch(continuation, batch.id), now)
+                self._insert(conn, continuation, now)
                 self._release_batches(conn, {batch.id}, now)
         return ids
 
@@ -239,11 +237,11 @@ class SQLAlchemyJobStore:
         if job.parent_id is not None:
             job = self._as_continuation(conn, job)
         if job.unique_key is None or job.state not in states.ACTIVE_STATES:
-            self._insert_row(conn, job, now)
+            self._insert_rows(conn, [job], now)
             return job.id
         try:
             with conn.begin_nested():
-                self._insert_row(conn, job, now)
+                self._insert_rows(conn, [job], now)
             return job.id
         except IntegrityError:
             existing = self._active_with_key(conn, job.unique_key)
@@ -254,9 +252,6 @@ class SQLAlchemyJobStore:
     def _active_with_key(self, conn: sa.Connection, key: str | None) -> JobId | None:
         found = conn.scalar(sa.select(self._jobs.c.id).where(self._jobs.c.active_key == key))
         return None if found is None else JobId(found)
-
-    def _insert_row(self, conn: sa.Connection, job: Job, now: dt.datetime) -> None:
-        self._insert_rows(conn, [job], now)
 
     def _insert_rows(self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime) -> None:
         """Insert new jobs with their first transition, in one statement per table."""
@@ -274,7 +269,7 @@ class SQLAlchemyJobStore:
         if parent_state is None:
             raise JobNotFound(f"no parent job {job.parent_id}")
         state, reason = states.continuation_start(JobState(parent_state), job.continue_on)
-        return _replace(job, state=state, reason=reason)
+        return dataclasses.replace(job, state=state, reason=reason)
 
     # --- running jobs --------------------------------------------------------------------
     async def acquire(
@@ -598,9 +593,7 @@ class SQLAlchemyJobStore:
                 .limit(limit)
             )
             expired = conn.execute(self._locked(query)).all()
-            self._apply(
-                conn, [_rescue(row.id, row.attempt, row.retry, now) for row in expired], now
-            )
+            self._apply(conn, [_rescue(row.id, row.attempt, row.retry) for row in expired], now)
             return len(expired)
 
         return await self._run(work)
@@ -1028,12 +1021,9 @@ class SQLAlchemyJobStore:
             )
 
 
-def _rescue(job_id: UUID, attempt: int, retry: str, now: dt.datetime) -> _Move:
-    policy = rows.load_retry(retry)
-    if attempt < policy.attempts:
-        return _Move(JobId(job_id), S.ENQUEUED, "rescued: lease expired")
-    state, _, reason = states.after_failure(policy, attempt, now, random.Random(0))
-    return _Move(JobId(job_id), state, f"lease expired; {reason}")
+def _rescue(job_id: UUID, attempt: int, retry: str) -> _Move:
+    state, reason = states.after_lease_expired(rows.load_retry(retry), attempt)
+    return _Move(JobId(job_id), state, reason)
 
 
 def _progress(output: Output) -> dict[str, Any]:
@@ -1068,14 +1058,6 @@ def _is_deadlock(error: BaseException | None) -> bool:
 def _plain(job: Job) -> bool:
     """No continuation, no unique key: nothing to look up before inserting."""
     return job.parent_id is None and job.unique_key is None
-
-
-def _replace(job: Job, **changes: Any) -> Job:
-    return dataclasses.replace(job, **changes)
-
-
-def _with_batch(job: Job, batch_id: BatchId) -> Job:
-    return _replace(job, batch_id=batch_id)
 
 
 async def _run_in_session(session: object, work: Callable[[sa.Connection], T]) -> T:
