@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create the virtualenv and install the project with its dev tools
 
+# Development mode: requests from this machine need no credentials (never set in a deployment).
 run: install ## start the service (API, embedded worker and scheduler) on http://127.0.0.1:8000
-	$(BIN)/jobs-service serve
+	APP_AUTH__ALLOW_ANONYMOUS_LOCALHOST=$${APP_AUTH__ALLOW_ANONYMOUS_LOCALHOST:-true} $(BIN)/jobs-service serve
 
 worker: install ## run a worker process only
 	$(BIN)/jobs-service worker

@@ -40,3 +40,20 @@ def mariadb_odbc_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa
 def mssql_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     """SQL Server, only with `TEST_MSSQL_URL` set (see tests/databases.py)."""
     yield from _engine("mssql", tmp_path_factory)
+
+
+_FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session")
+def summary_lines(pytestconfig: pytest.Config) -> list[str]:
+    """Lines to show in the terminal summary (figures such as generated case counts)."""
+    return pytestconfig.stash.setdefault(_FIGURES, [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(_FIGURES, [])
+    if lines:
+        terminalreporter.write_sep("=", "test figures")
+        for line in lines:
+            terminalreporter.write_line(line)

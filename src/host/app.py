@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, status
 
+from host import api, metrics
 from host.container import Container, create_container
+from host.request_context import RequestContextMiddleware
 from host.runtime import JobRuntime, Role
 from host.settings import Settings
+from host.tracing import configure_tracing
 
 ALL_ROLES = frozenset({Role.WORKER, Role.SCHEDULER})
 
@@ -23,6 +26,8 @@ def create_app(
     """Build the app; its lifespan runs the job runtime with `roles` (a worker and a
     scheduler by default, so one process is a whole service)."""
     container = container or create_container(settings)
+    settings = container.settings()
+    configure_tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +40,16 @@ def create_app(
             await runtime.stop()
             await _shutdown(container)
 
-    app = FastAPI(title="jobs-service", lifespan=lifespan)
+    app = FastAPI(
+        title="jobs-service",
+        summary="Background jobs: enqueue, schedule, recurring, continuations, batches.",
+        lifespan=lifespan,
+        # The API serves these itself, behind authentication, and limits request bodies
+        # itself, answering with a problem (see host.api).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.container = container
     app.state.runtime = None
 
@@ -54,6 +68,9 @@ def create_app(
             return {"status": "unavailable", "reason": reason}
         return {"status": "ready"}
 
+    api.install(app, settings)
+    app.include_router(metrics.router(settings))
+    app.add_middleware(RequestContextMiddleware)
     return app
 
 

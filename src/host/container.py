@@ -23,6 +23,7 @@ from application.use_cases import (
 from host.registrar import RecurringJobRegistrar
 from host.settings import Settings
 from infrastructure.jobs.clock import SystemClock
+from infrastructure.jobs.engine.admin import EngineJobAdmin
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.engine.execution import Executor
 from infrastructure.jobs.engine.handlers import HandlerRegistry
@@ -121,6 +122,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         payload_limit=providers.Callable(lambda s: s.jobs.payload_limit_bytes, settings),
     )
+    admin = providers.Singleton(EngineJobAdmin, job_store, handler_registry, jobs, clock)
     executor = providers.Singleton(
         Executor,
         handler_registry,

@@ -5,6 +5,7 @@ Example: `APP_JOBS__CONCURRENCY=8`, `APP_HTTP__PORT=9000`, `APP_ENVIRONMENT=prod
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,82 @@ from infrastructure.jobs.sql.engine import default_schema
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest request body accepted; a larger one gets 413."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses (or `*`) of proxies trusted for "
+        "`X-Forwarded-For`/`-Proto`; the client address that auth judges comes from them.",
+    )
+
+
+class Scope(StrEnum):
+    """What a caller may do. Each scope includes the ones before it."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class ApiKey(BaseModel):
+    name: str = Field(min_length=1, description="Who holds the key (shown in logs).")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the key, lowercase hex.")
+    scope: Scope = Field(Scope.READ, description="The highest scope the key grants.")
+
+
+class AuthSettings(BaseModel):
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='API keys, as JSON: `[{"name": "ci", "sha256": "<hex>", "scope": "write"}]`. '
+        "`jobs-service api-key create` makes one. Sent as the `X-API-Key` header.",
+    )
+    allow_anonymous_localhost: bool = Field(
+        False,
+        description="Development only: requests from 127.0.0.1/::1 without credentials get "
+        "the admin scope. `make run` turns it on; never enable it in a deployment.",
+    )
+    oidc_issuer: str | None = Field(
+        None, description="OIDC issuer (`iss`) of accepted bearer JWTs; unset: JWTs refused."
+    )
+    oidc_audience: str | None = Field(None, description="Required `aud` of bearer JWTs.")
+    oidc_jwks_url: str | None = Field(None, description="URL of the issuer's JWKS (signing keys).")
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256"], description="Accepted JWT algorithms."
+    )
+    oidc_scope_claim: str = Field(
+        "scope",
+        description="Claim holding the caller's scopes (a space-separated string or a list).",
+    )
+    oidc_scope_prefix: str = Field(
+        "jobs:", description="Prefix of our scopes in that claim: `jobs:read`, `jobs:write`, ..."
+    )
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> AuthSettings:
+        oidc = (self.oidc_issuer, self.oidc_audience, self.oidc_jwks_url)
+        if any(oidc) and not all(oidc):
+            raise ValueError("OIDC needs oidc_issuer, oidc_audience and oidc_jwks_url together")
+        return self
+
+
+class MetricsSettings(BaseModel):
+    public: bool = Field(
+        False,
+        description="Serve `/metrics` without credentials (for a scraper on the pod network).",
+    )
+    state_cache_seconds: float = Field(
+        5.0, ge=0, description="How long job counts by state are reused between scrapes."
+    )
+
+
+class TracingSettings(BaseModel):
+    exporter: Literal["none", "otlp", "console"] = Field(
+        "none",
+        description="Where spans go: `otlp` (configured by the standard `OTEL_EXPORTER_OTLP_*` "
+        "variables), `console`, or `none`. Needs the `otel` extra.",
+    )
+    service_name: str = Field("jobs-service", description="`service.name` of the spans.")
 
 
 class DatabaseSettings(BaseModel):
@@ -111,6 +188,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Level of the service's logs."
     )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` lines, `console` (readable), or `auto`: console on a terminal."
+    )
     business_timezone: str = Field(
         "UTC", description="IANA time zone of the business recurring jobs (invoices, reports)."
     )
@@ -120,6 +200,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @property
     def sample_every_minute(self) -> bool:

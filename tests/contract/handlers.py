@@ -125,6 +125,10 @@ class Recorder:
             "money": money,
         }
 
+    def stamp(self, when: dt.datetime, ident: UUID) -> None:
+        """Parameters an operator sends as JSON strings."""
+        Journal.add("stamp", (when, ident))
+
     def fail(self, message: str) -> None:
         Journal.add("fail", message)
         raise RuntimeError(message)
@@ -229,6 +233,7 @@ def build_registry() -> HandlerRegistry:
         Recorder.with_port_names,
         Recorder.anything,
         Recorder.typed,
+        Recorder.stamp,
         Recorder.fail,
         Recorder.fail_async,
         Blocking.hold,

@@ -8,7 +8,8 @@ JobsError
 ├── InvalidArguments (TypeError)
 ├── PayloadTooLarge (ValueError)
 ├── InvalidSchedule (ValueError)
-└── InvalidTransition
+├── InvalidTransition
+└── InvalidQuery (ValueError)
 """
 
 from __future__ import annotations
@@ -61,3 +62,7 @@ class InvalidSchedule(JobsError, ValueError):
 
 class InvalidTransition(JobsError):
     """The job's current state does not allow the requested change."""
+
+
+class InvalidQuery(JobsError, ValueError):
+    """A list query the store cannot run: a malformed cursor, or one of another sort order."""

@@ -30,6 +30,7 @@ from application.jobs import (
     RecurringView,
     RetryPolicy,
 )
+from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import next_fire
 from infrastructure.jobs.engine.handlers import HandlerRegistry
@@ -89,7 +90,7 @@ class EngineJobService:
     # --- creating jobs -----------------------------------------------------------------------
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
         job = self.build(handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued")
-        return await self._create_one(job)
+        return await self._create_one(job, "enqueue")
 
     async def schedule(
         self,
@@ -101,13 +102,13 @@ class EngineJobService:
     ) -> JobId:
         run_at = self._resolve_when(when)
         job = self.build(handler, args, kwargs, state=JobState.SCHEDULED, reason="scheduled")
-        return await self._create_one(dataclasses.replace(job, run_at=run_at))
+        return await self._create_one(dataclasses.replace(job, run_at=run_at), "schedule")
 
     async def continue_with(
         self, parent: JobId, handler: Callable[..., object], /, *args: Any, **kwargs: Any
     ) -> JobId:
         job = self.build(handler, args, kwargs, state=JobState.AWAITING, reason="awaiting parent")
-        return await self._create_one(dataclasses.replace(job, parent_id=parent))
+        return await self._create_one(dataclasses.replace(job, parent_id=parent), "continue")
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
@@ -118,16 +119,12 @@ class EngineJobService:
             )
         collected = _CollectingBatch(self)
         yield collected
-        jobs, continuation = collected.jobs, collected.continuation
-        new_batch = NewBatch(id=collected.id, continuation=continuation)
-        if jobs or continuation:
-            await self._store.create(
-                jobs, now=self._clock.now(), batch=new_batch, session=self._options.session
-            )
+        if collected.jobs or collected.continuation:
+            await self._create_batch(collected)
             logger.info(
                 "batch %s created with %d jobs",
                 collected.id,
-                len(jobs),
+                len(collected.jobs),
                 extra={"action": "batch_created", "batch_id": str(collected.id)},
             )
 
@@ -161,10 +158,28 @@ class EngineJobService:
             reason=reason,
         )
 
-    async def _create_one(self, job: Job) -> JobId:
-        [job_id] = await self._store.create(
-            [job], now=self._clock.now(), session=self._options.session
-        )
+    async def _create_batch(self, collected: _CollectingBatch) -> None:
+        with telemetry.producing("enqueue batch") as carrier:
+            jobs = [telemetry.traced(job, carrier) for job in collected.jobs]
+            continuation = collected.continuation
+            if continuation is not None:
+                continuation = telemetry.traced(continuation, carrier)
+            new_batch = NewBatch(id=collected.id, continuation=continuation)
+            await self._store.create(
+                jobs, now=self._clock.now(), batch=new_batch, session=self._options.session
+            )
+        # a batch has no unique keys, so every job was created
+        for job in [*jobs, continuation] if continuation else jobs:
+            telemetry.created(job)
+
+    async def _create_one(self, job: Job, operation: str) -> JobId:
+        with telemetry.producing(f"{operation} {job.handler}", queue=job.queue) as carrier:
+            job = telemetry.traced(job, carrier)
+            [job_id] = await self._store.create(
+                [job], now=self._clock.now(), session=self._options.session
+            )
+        if job_id == job.id:  # else an active job held its unique key
+            telemetry.created(job)
         logger.info(
             "job %s %s: %s",
             job_id,
@@ -219,7 +234,7 @@ class EngineJobService:
     async def trigger_recurring(self, recurring_id: str) -> JobId:
         definition = await self._recurring(recurring_id)
         job = job_for_tick(definition, self._clock.now(), reason="triggered")
-        return await self._create_one(job)
+        return await self._create_one(job, "trigger")
 
     async def pause_recurring(self, recurring_id: str) -> None:
         if not await self._store.set_recurring_paused(recurring_id, True, next_run_at=None):

@@ -21,6 +21,7 @@ from uuid import UUID
 from pydantic_core import to_jsonable_python
 
 from application.jobs import JobError, JobId, JSONValue, LogLine
+from infrastructure.jobs import telemetry
 from infrastructure.jobs.engine.handlers import HandlerRegistry
 from infrastructure.jobs.engine.model import Job, Output
 
@@ -140,6 +141,10 @@ class Executor:
 
     async def execute(self, job: Job, context: RunningContext) -> Outcome:
         """Run the job's handler. Cancellation of the calling task propagates."""
+        with telemetry.running(job):
+            return await self._execute(job, context)
+
+    async def _execute(self, job: Job, context: RunningContext) -> Outcome:
         try:
             definition = self._registry.get(job.handler)
             extra = {definition.context_parameter: context} if definition.context_parameter else {}
@@ -153,6 +158,7 @@ class Executor:
             raise
         except Exception as exc:
             logger.debug("job %s raised", job.id, exc_info=True)
+            telemetry.failed(exc)
             return Outcome(error=error_of(exc))
         return Outcome(result=to_jsonable_python(result, fallback=repr))
 

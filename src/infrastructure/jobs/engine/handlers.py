@@ -63,17 +63,45 @@ class HandlerDefinition:
             InvalidArguments: they do not bind, do not match a type or do not serialise.
             PayloadTooLarge: their JSON is longer than `size_limit` characters.
         """
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            found = _MISSING_ARG.search(str(exc))
-            raise InvalidArguments(
-                f"{self.name}: {exc}", argument=found.group(1) if found else None
-            ) from None
+        bound = self._bind(args, kwargs)
         encoded = {name: self._encode_one(name, value) for name, value in bound.arguments.items()}
         _check_size(self.name, encoded, size_limit)
         json_args, json_kwargs = _split(self.signature, encoded)
         return json_args, json_kwargs
+
+    def parse(
+        self, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]
+    ) -> tuple[list[object], dict[str, object]]:
+        """Typed arguments from JSON sent by an operator, checked strictly as JSON (so a
+        datetime or UUID parameter takes its string form, but "1" is no int).
+
+        Raises:
+            InvalidArguments: they do not bind or a value does not match its type.
+        """
+        bound = self._bind(args, kwargs)
+        for name, value in bound.arguments.items():
+            try:
+                bound.arguments[name] = self._adapt(
+                    name, value, lambda a, v: a.validate_json(json.dumps(v), strict=True)
+                )
+            except ValidationError as exc:
+                raise self._mismatch(name, exc) from None
+        return list(bound.args), dict(bound.kwargs)
+
+    def arguments_schema(self) -> dict[str, JSONValue]:
+        """A JSON schema object of the arguments by name, required ones listed."""
+        properties: dict[str, JSONValue] = {}
+        required: list[JSONValue] = []
+        for name, parameter in self.signature.parameters.items():
+            schema = self.adapters.get(name, _ANY_ADAPTER).json_schema()
+            if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                schema = {"type": "array", "items": schema}
+            elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                schema = {"type": "object", "additionalProperties": schema}
+            elif parameter.default is inspect.Parameter.empty:
+                required.append(name)
+            properties[name] = typing.cast(JSONValue, schema)
+        return {"type": "object", "properties": properties, "required": required}
 
     def decode(
         self, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]
@@ -94,14 +122,26 @@ class HandlerDefinition:
                 JSONValue, self._adapt(name, checked, lambda a, v: a.dump_python(v, mode="json"))
             )
         except ValidationError as exc:
-            detail = exc.errors()[0]["msg"]
-            raise InvalidArguments(
-                f"{self.name}: argument {name!r} does not match its type: {detail}", argument=name
-            ) from None
+            raise self._mismatch(name, exc) from None
         except PydanticSerializationError as exc:
             raise InvalidArguments(
                 f"{self.name}: argument {name!r} cannot be stored as JSON: {exc}", argument=name
             ) from None
+
+    def _bind(self, args: Sequence[object], kwargs: Mapping[str, object]) -> inspect.BoundArguments:
+        try:
+            return self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            found = _MISSING_ARG.search(str(exc))
+            raise InvalidArguments(
+                f"{self.name}: {exc}", argument=found.group(1) if found else None
+            ) from None
+
+    def _mismatch(self, name: str, exc: ValidationError) -> InvalidArguments:
+        detail = exc.errors()[0]["msg"]
+        return InvalidArguments(
+            f"{self.name}: argument {name!r} does not match its type: {detail}", argument=name
+        )
 
     def _adapt(
         self, name: str, value: object, apply: Callable[[TypeAdapter[Any], object], object]

@@ -41,6 +41,8 @@ class Job:
     recurring_id: str | None = None
     reason: str = ""
     """Why the job is created in `state`; recorded as its first transition."""
+    trace_context: dict[str, str] = field(default_factory=dict)
+    """W3C trace context (`traceparent`, `tracestate`) captured when the job was created."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 
 from application.jobs import Cron, Misfire
+from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires, next_fire
 from infrastructure.jobs.engine.client import job_for_tick
@@ -75,22 +76,31 @@ class Scheduler:
     async def _fire(self, definition: RecurringJob, now: dt.datetime) -> int:
         assert definition.next_run_at is not None
         fire_times = plan_ticks(definition.cron, definition.next_run_at, now)
-        ticks = [
-            Tick(
-                fire_at=t,
-                job=job_for_tick(definition, now, reason=f"recurring tick {t:%Y-%m-%dT%H:%M:%SZ}"),
+        # the span is what the ticks' executions link to
+        with telemetry.producing(f"tick {definition.handler}", queue=definition.queue) as carrier:
+            ticks = [
+                Tick(
+                    fire_at=t,
+                    job=telemetry.traced(
+                        job_for_tick(
+                            definition, now, reason=f"recurring tick {t:%Y-%m-%dT%H:%M:%SZ}"
+                        ),
+                        carrier,
+                    ),
+                )
+                for t in fire_times
+            ]
+            recorded = await self._store.record_ticks(
+                definition.id,
+                expected_next_run=definition.next_run_at,
+                next_run_at=next_fire(definition.cron, now),
+                ticks=ticks,
+                now=now,
             )
-            for t in fire_times
-        ]
-        recorded = await self._store.record_ticks(
-            definition.id,
-            expected_next_run=definition.next_run_at,
-            next_run_at=next_fire(definition.cron, now),
-            ticks=ticks,
-            now=now,
-        )
         if not recorded:
             return 0  # another replica fired these ticks first
+        for tick in ticks:
+            telemetry.ticked(tick.job, tick.fire_at)
         skipped = "" if fire_times and fire_times[0] == definition.next_run_at else " (misfire)"
         logger.info(
             "recurring job %s fired %d tick(s)%s",

@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
-from application.jobs import BatchId, BatchView, JobId, JobState, JobView
+from application.jobs import (
+    BatchId,
+    BatchView,
+    JobFilter,
+    JobId,
+    JobSort,
+    JobState,
+    JobSummary,
+    JobView,
+    MinuteCount,
+)
 from infrastructure.jobs.engine.model import (
     Claim,
     Finish,
@@ -110,6 +120,29 @@ class JobStore(Protocol):
     async def get(self, job_id: JobId) -> JobView | None: ...
 
     async def get_batch(self, batch_id: BatchId) -> BatchView | None: ...
+
+    # --- reading many jobs (operators' lists and counts) ----------------------------------
+    async def list_jobs(
+        self,
+        where: JobFilter,
+        *,
+        sort: JobSort,
+        limit: int,
+        after: tuple[dt.datetime, JobId] | None = None,
+    ) -> list[JobSummary]:
+        """Up to `limit` matching jobs in `sort` order (ties broken by id in the same
+        direction), starting after the row whose sort key and id are `after` (keyset)."""
+
+    async def count_jobs(self, where: JobFilter) -> int: ...
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """Jobs per state; states without jobs may be missing."""
+
+    async def finished_per_minute(
+        self, *, since: dt.datetime, until: dt.datetime
+    ) -> list[MinuteCount]:
+        """Transitions to succeeded and failed recorded in [since, until), per UTC minute;
+        minutes without any may be missing. `since` is on a minute boundary."""
 
     # --- recurring jobs ------------------------------------------------------------------
     async def upsert_recurring(self, definition: RecurringJob) -> None:

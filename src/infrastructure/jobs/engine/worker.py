@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from application.jobs import JobId, JobState
+from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.engine.execution import Executor, Outcome, RunningContext
 from infrastructure.jobs.engine.model import Claim, Finish, ServerInfo
@@ -211,13 +212,17 @@ class Worker:
     async def _claim(self, limit: int) -> list[Claim]:
         if limit <= 0:
             return []
-        return await self._store.acquire(
+        now = self._clock.now()
+        claims = await self._store.acquire(
             self.settings.queues,
-            now=self._clock.now(),
+            now=now,
             lease=self.settings.lease,
             limit=limit,
             server_id=self._server_id,
         )
+        for claim in claims:
+            telemetry.claimed(claim.job, now)
+        return claims
 
     def _abandon(self, job_id: JobId, why: str) -> None:
         running = self._running.get(job_id)
@@ -245,11 +250,14 @@ class Worker:
                 raise
             if (task := asyncio.current_task()) is not None:
                 task.uncancel()
+            telemetry.finished(job, None)
             return  # deleted, rescued or released: the store already moved it on
         finally:
             del self._running[job.id]
         if not running.abandoned:
-            self._outbox.append((self._finish_of(claim, outcome, running.context), job.handler))
+            finish = self._finish_of(claim, outcome, running.context)
+            telemetry.finished(job, finish)
+            self._outbox.append((finish, job.handler))
             self._outbox_filled.set()
 
     def _finish_of(self, claim: Claim, outcome: Outcome, context: RunningContext) -> Finish:

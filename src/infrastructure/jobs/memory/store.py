@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
@@ -18,12 +20,16 @@ from application.jobs import (
     BatchView,
     ContinueOn,
     JobError,
+    JobFilter,
     JobId,
     JobNotFound,
+    JobSort,
     JobState,
+    JobSummary,
     JobView,
     JSONValue,
     LogLine,
+    MinuteCount,
     Transition,
 )
 from infrastructure.jobs.engine import states
@@ -55,6 +61,17 @@ class _Row:
     @property
     def state(self) -> JobState:
         return self.job.state
+
+
+_SORTS: dict[JobSort, tuple[str, bool]] = {
+    JobSort.NEWEST: ("created_at", True),
+    JobSort.OLDEST: ("created_at", False),
+    JobSort.RECENTLY_CHANGED: ("state_at", True),
+    JobSort.LEAST_RECENTLY_CHANGED: ("state_at", False),
+}
+"""Each allowed sort: the summary field and whether it descends (ties go by id the same way)."""
+_OUTCOMES = (JobState.SUCCEEDED, JobState.FAILED)
+_MINUTE = dt.timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -297,6 +314,50 @@ class InMemoryJobStore:
             continuation_id=batch.continuation_id,
         )
 
+    # --- reading many jobs (operators' lists and counts) ----------------------------------
+    async def list_jobs(
+        self,
+        where: JobFilter,
+        *,
+        sort: JobSort,
+        limit: int,
+        after: tuple[dt.datetime, JobId] | None = None,
+    ) -> list[JobSummary]:
+        field_name, descending = _SORTS[sort]
+
+        def key(summary: JobSummary) -> tuple[dt.datetime, JobId]:
+            return getattr(summary, field_name), summary.id
+
+        found = [_summary(row) for row in self._rows.values() if _matches(row.job, where)]
+        found.sort(key=key, reverse=descending)
+        if after is not None:
+            found = [s for s in found if (key(s) < after if descending else key(s) > after)]
+        return found[:limit]
+
+    async def count_jobs(self, where: JobFilter) -> int:
+        return sum(1 for row in self._rows.values() if _matches(row.job, where))
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        return dict(Counter(row.state for row in self._rows.values()))
+
+    async def finished_per_minute(
+        self, *, since: dt.datetime, until: dt.datetime
+    ) -> list[MinuteCount]:
+        counts = Counter(
+            ((t.at - since) // _MINUTE, t.state)
+            for row in self._rows.values()
+            for t in row.history
+            if t.state in _OUTCOMES and since <= t.at < until
+        )
+        return [
+            MinuteCount(
+                minute=since + minute * _MINUTE,
+                succeeded=counts[minute, JobState.SUCCEEDED],
+                failed=counts[minute, JobState.FAILED],
+            )
+            for minute in sorted({minute for minute, _ in counts})
+        ]
+
     # --- recurring jobs ------------------------------------------------------------------
     async def upsert_recurring(self, definition: RecurringJob) -> None:
         stored = self._recurring.get(definition.id)
@@ -468,3 +529,38 @@ class InMemoryJobStore:
     @staticmethod
     def _awaiting(rows: Iterable[_Row]) -> list[_Row]:
         return [row for row in rows if row.state is JobState.AWAITING]
+
+
+def _summary(row: _Row) -> JobSummary:
+    job = row.job
+    return JobSummary(
+        id=job.id,
+        handler=job.handler,
+        queue=job.queue,
+        state=job.state,
+        created_at=job.created_at,
+        state_at=row.history[-1].at,
+        run_at=job.run_at,
+        attempt=job.attempt,
+        progress=row.progress,
+        error_type=None if row.error is None else row.error.type,
+        recurring_id=job.recurring_id,
+    )
+
+
+def _matches(job: Job, where: JobFilter) -> bool:
+    checks = (
+        not where.states or job.state in where.states,
+        where.queue is None or job.queue == where.queue,
+        where.handler is None or job.handler == where.handler,
+        where.recurring_id is None or job.recurring_id == where.recurring_id,
+        where.created_from is None or job.created_at >= where.created_from,
+        where.created_to is None or job.created_at < where.created_to,
+        not where.text or where.text in _arguments_json(job),
+    )
+    return all(checks)
+
+
+def _arguments_json(job: Job) -> str:
+    """The arguments as the SQL store keeps them, so a text filter matches the same jobs."""
+    return json.dumps({"args": job.args, "kwargs": job.kwargs}, separators=(",", ":"))

@@ -79,7 +79,8 @@ def timedelta(value: float | None) -> dt.timedelta | None:
 
 JOB_COLUMNS = frozenset(
     "id handler queue state payload created_at state_at run_at attempt retry timeout_seconds "
-    "unique_key active_key parent_id continue_on batch_id recurring_id progress".split()
+    "unique_key active_key parent_id continue_on batch_id recurring_id progress "
+    "trace_context".split()
 )
 """The columns `job_values` fills."""
 
@@ -105,6 +106,7 @@ def job_values(job: Job, now: dt.datetime) -> dict[str, Any]:
         "batch_id": job.batch_id,
         "recurring_id": job.recurring_id,
         "progress": 0.0,
+        "trace_context": dump(job.trace_context) if job.trace_context else None,
     }
 
 
@@ -127,6 +129,7 @@ def job_of(row: Mapping[Any, Any]) -> Job:
         continue_on=ContinueOn(row["continue_on"]),
         batch_id=row["batch_id"],
         recurring_id=row["recurring_id"],
+        trace_context=json.loads(row["trace_context"]) if row["trace_context"] else {},
     )
 
 

@@ -25,12 +25,16 @@ from application.jobs import (
     BatchId,
     BatchView,
     ContinueOn,
+    JobFilter,
     JobId,
     JobNotFound,
+    JobSort,
     JobState,
+    JobSummary,
     JobView,
     JSONValue,
     LogLine,
+    MinuteCount,
     Transition,
 )
 from infrastructure.jobs.engine import states
@@ -44,9 +48,9 @@ from infrastructure.jobs.engine.model import (
     ServerInfo,
     Tick,
 )
-from infrastructure.jobs.sql import rows
-from infrastructure.jobs.sql.tables import UTCDateTime, build_metadata
-from infrastructure.jobs.sql.wakeup import CHANNEL, Wakeup, notify_statement
+from infrastructure.jobs.sql import listing, postgresql, rows
+from infrastructure.jobs.sql.tables import build_metadata
+from infrastructure.jobs.sql.wakeup import Wakeup, notify_statement
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -84,9 +88,9 @@ class SQLAlchemyJobStore:
         self._servers = tables["servers"]
         self._dialect = engine.dialect.name
         self._wakeup = Wakeup(engine)
-        self._insert_and_notify = self._build_insert_and_notify()
+        self._insert_and_notify = postgresql.insert_and_notify(self._jobs, self._history)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._claim_and_record = self._build_claim_and_record()
+        self._claim_and_record = postgresql.claim_and_record(self._jobs, self._history)
         self._notify = notify_statement(self._dialect)
 
     @property
@@ -167,8 +171,7 @@ class SQLAlchemyJobStore:
     async def _create_in_one_statement(self, job: Job, now: dt.datetime) -> list[JobId]:
         """PostgreSQL: insert the job, record its first transition and wake the workers in a
         single statement."""
-        params = {f"job_{key}": value for key, value in rows.job_values(job, now).items()}
-        params.update(first_state=job.state.value, first_at=now, first_reason=job.reason)
+        params = postgresql.insert_params(job, now)
 
         def work() -> None:  # one statement, committed on its own: one round trip
             with self._autocommit.connect() as conn:
@@ -177,26 +180,6 @@ class SQLAlchemyJobStore:
         await asyncio.to_thread(work)
         self._wakeup.notify_local()
         return [job.id]
-
-    def _build_insert_and_notify(self) -> sa.Select[Any]:
-        jobs = self._jobs
-        columns = [c for c in jobs.c if c.name in rows.JOB_COLUMNS]
-        new_job = (
-            jobs.insert()
-            .values({c.name: sa.bindparam(f"job_{c.name}", type_=c.type) for c in columns})
-            .returning(jobs.c.id)
-            .cte("new_job")
-        )
-        first = sa.select(
-            new_job.c.id,
-            sa.bindparam("first_state", type_=sa.String()),
-            sa.bindparam("first_at", type_=UTCDateTime()),
-            sa.bindparam("first_reason", type_=sa.Text()),
-        )
-        history = self._history.insert().from_select(["job_id", "state", "at", "reason"], first)
-        return sa.select(sa.func.pg_notify(CHANNEL, "")).add_cte(
-            new_job, history.cte("new_history")
-        )
 
     def _create_in(
         self, conn: sa.Connection, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
@@ -296,8 +279,7 @@ class SQLAlchemyJobStore:
         server_id: str,
     ) -> list[Claim]:
         """PostgreSQL: claim and record the transitions in one autocommitted statement per
-        queue, so a woken worker starts its jobs after a single round trip. (Bind names carry
-        a `p_` prefix: in an UPDATE, a name equal to a column's would set that column.)"""
+        queue, so a woken worker starts its jobs after a single round trip."""
         token = uuid4()
 
         def work() -> list[Claim]:
@@ -306,59 +288,19 @@ class SQLAlchemyJobStore:
                 for queue in queues:
                     if len(claimed) >= limit:
                         break
-                    params = {
-                        "p_queue": queue,
-                        "p_limit": limit - len(claimed),
-                        "p_now": now,
-                        "p_token": token,
-                        "p_lease_until": lease_until,
-                        "p_server_id": server_id,
-                    }
+                    params = postgresql.claim_params(
+                        queue=queue,
+                        limit=limit - len(claimed),
+                        now=now,
+                        token=token,
+                        lease_until=lease_until,
+                        server_id=server_id,
+                    )
                     found = conn.execute(self._claim_and_record, params).mappings()
                     claimed += [rows.job_of(row) for row in found]
             return [Claim(job=job, token=token, lease_until=lease_until) for job in claimed]
 
         return await asyncio.to_thread(work)
-
-    def _build_claim_and_record(self) -> sa.Select[Any]:
-        jobs, history = self._jobs, self._history
-        now = sa.bindparam("p_now", type_=UTCDateTime())
-        server_id = sa.bindparam("p_server_id", type_=sa.String())
-        oldest = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.state == S.ENQUEUED, jobs.c.queue == sa.bindparam("p_queue"))
-            .order_by(jobs.c.state_at)
-            .limit(sa.bindparam("p_limit", type_=sa.Integer()))
-            .with_for_update(skip_locked=True)
-        )
-        claimed = (
-            jobs.update()
-            .where(jobs.c.id.in_(oldest.scalar_subquery()))
-            .values(
-                state=S.PROCESSING,
-                state_at=now,
-                attempt=jobs.c.attempt + 1,
-                lease_token=sa.bindparam("p_token", type_=sa.Uuid()),
-                lease_until=sa.bindparam("p_lease_until", type_=UTCDateTime()),
-                server_id=server_id,
-            )
-            .returning(*jobs.c)
-            .cte("claimed")
-        )
-        transitions = sa.select(
-            claimed.c.id,
-            sa.literal(S.PROCESSING.value),
-            now,
-            sa.func.concat("claimed by ", server_id),
-            sa.cast(
-                sa.func.json_build_object("server_id", server_id, "attempt", claimed.c.attempt),
-                sa.Text(),
-            ),
-        )
-        record = history.insert().from_select(
-            ["job_id", "state", "at", "reason", "data"], transitions
-        )
-        return sa.select(claimed).add_cte(record.cte("claim_history"))
 
     def _acquire(
         self,
@@ -705,6 +647,34 @@ class SQLAlchemyJobStore:
         if continuation_id is not None:
             query = query.where(jobs.c.id != continuation_id)
         return [(state, count) for state, count in conn.execute(query).all()]
+
+    # --- reading many jobs (operators' lists and counts) ----------------------------------
+    async def list_jobs(
+        self,
+        where: JobFilter,
+        *,
+        sort: JobSort,
+        limit: int,
+        after: tuple[dt.datetime, JobId] | None = None,
+    ) -> list[JobSummary]:
+        return await self._run(
+            lambda conn: listing.list_jobs(
+                conn, self._jobs, where, sort=sort, limit=limit, after=after
+            )
+        )
+
+    async def count_jobs(self, where: JobFilter) -> int:
+        return await self._run(lambda conn: listing.count_jobs(conn, self._jobs, where))
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        return await self._run(lambda conn: listing.count_by_state(conn, self._jobs))
+
+    async def finished_per_minute(
+        self, *, since: dt.datetime, until: dt.datetime
+    ) -> list[MinuteCount]:
+        return await self._run(
+            lambda conn: listing.finished_per_minute(conn, self._history, since=since, until=until)
+        )
 
     # --- recurring jobs ------------------------------------------------------------------
     async def upsert_recurring(self, definition: RecurringJob) -> None:

@@ -73,11 +73,16 @@ JOB_INDEXES: list[tuple[tuple[str, ...], str, bool]] = [
 """The jobs table's indexes: columns, the rows worth indexing, unique."""
 
 
+LIST_INDEXES: list[tuple[str, ...]] = [("created_at", "id"), ("state_at", "id")]
+"""The jobs table's full indexes, for operators' lists: each sort order, keyset by id."""
+
+
 def job_indexes() -> list[sa.Index]:
-    return [
+    partial_indexes = [
         sa.Index(None, *columns, unique=unique, **partial(where))
         for columns, where, unique in JOB_INDEXES
     ]
+    return partial_indexes + [sa.Index(None, *columns) for columns in LIST_INDEXES]
 
 
 def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
@@ -112,6 +117,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("error_type", sa.Unicode(300)),
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
+        sa.Column("trace_context", text),  # W3C trace context as JSON; NULL when empty
         *job_indexes(),
     )
     sa.Table(
@@ -124,6 +130,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("reason", text, nullable=False),
         sa.Column("data", text),
         sa.Index(None, "job_id"),
+        sa.Index(None, "state", "at"),  # outcomes per minute
     )
     sa.Table(
         f"{prefix}job_logs",

@@ -1,4 +1,4 @@
-"""The console script: `jobs-service serve | worker | scheduler | migrate`."""
+"""The process commands: `serve`, `worker`, `scheduler` and `migrate`."""
 
 from __future__ import annotations
 
@@ -9,42 +9,28 @@ import signal
 import typer
 import uvicorn
 
+from host.cli.runner import fail, load_settings, refuse_memory_backend, shutdown_resources
 from host.container import create_container
-from host.logging import configure_logging
 from host.runtime import JobRuntime, Role
 from host.settings import Settings
+from host.tracing import configure_tracing
 from infrastructure.jobs.sql import migrate as migrations
 from infrastructure.jobs.sql.engine import create_engine
 
 logger = logging.getLogger(__name__)
 
-cli = typer.Typer(
-    help="A job service: REST API, worker, scheduler. Settings come from APP_* variables.",
-    no_args_is_help=True,
-)
 
-
-def _settings(**overrides: object) -> Settings:
-    settings = Settings()
-    if overrides:
-        db = settings.db.model_copy(update=overrides)
-        settings = settings.model_copy(update={"db": db})
-    configure_logging(settings.log_level)
-    return settings
-
-
-@cli.command()
 def serve(
-    host: str | None = typer.Option(None, help="Address to listen on [default: APP_HTTP__HOST]."),
-    port: int | None = typer.Option(None, help="Port to listen on [default: APP_HTTP__PORT]."),
+    host: str | None = typer.Option(None, help="Address to listen on (default: APP_HTTP__HOST)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default: APP_HTTP__PORT)."),
     migrate: bool | None = typer.Option(
         None,
         "--migrate/--no-migrate",
-        help="Upgrade the schema at start [default: APP_DB__MIGRATE_ON_START, true].",
+        help="Upgrade the schema at start (default: APP_DB__MIGRATE_ON_START, true).",
     ),
 ) -> None:
     """Run the HTTP API with an embedded worker, scheduler and watchdog (a whole service)."""
-    settings = _settings(**({} if migrate is None else {"migrate_on_start": migrate}))
+    settings = load_settings(**({} if migrate is None else {"migrate_on_start": migrate}))
     from host.app import create_app
 
     uvicorn.run(
@@ -56,27 +42,23 @@ def serve(
     )
 
 
-@cli.command()
 def worker() -> None:
     """Run a worker (and the watchdog) without the HTTP API, until SIGTERM or Ctrl+C."""
-    _run_headless(_settings(), frozenset({Role.WORKER}))
+    _run_headless(load_settings(), frozenset({Role.WORKER}))
 
 
-@cli.command()
 def scheduler() -> None:
     """Run the scheduler (and the watchdog) without the HTTP API, until SIGTERM or Ctrl+C."""
-    _run_headless(_settings(), frozenset({Role.SCHEDULER}))
+    _run_headless(load_settings(), frozenset({Role.SCHEDULER}))
 
 
-@cli.command()
 def migrate() -> None:
     """Upgrade the job store's schema to the latest revision, then exit.
 
     Safe to run from several processes at once: one migrates, the others wait and find
     the schema current.
     """
-    settings = _settings()
-    db = settings.db
+    db = load_settings().db
     engine = create_engine(db.url)
     try:
         migrations.upgrade(
@@ -86,21 +68,15 @@ def migrate() -> None:
             timeout=db.migration_lock_timeout_seconds,
         )
     except migrations.MigrationLockTimeout as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
     finally:
         engine.dispose()
     typer.echo(f"schema at revision {migrations.head_revision()}")
 
 
 def _run_headless(settings: Settings, roles: frozenset[Role]) -> None:
-    if settings.jobs.backend == "memory":
-        typer.echo(
-            "error: the memory backend keeps jobs inside one process, so this process would "
-            "never see them; use `serve` or set APP_JOBS__BACKEND=sql.",
-            err=True,
-        )
-        raise typer.Exit(2)
+    refuse_memory_backend(settings)
+    configure_tracing(settings)
     asyncio.run(_until_signalled(settings, roles))
 
 
@@ -115,10 +91,4 @@ async def _until_signalled(settings: Settings, roles: frozenset[Role]) -> None:
     await stop.wait()
     logger.info("stopping", extra={"action": "stopping"})
     await runtime.stop()
-    result = container.shutdown_resources()
-    if result is not None:
-        await result
-
-
-def main() -> None:
-    cli()
+    await shutdown_resources(container)

@@ -1,0 +1,23 @@
+"""The jobs REST API under /api: routes, RFC 9457 problem details, protected API docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from host.api import docs, jobs, monitoring, problems, recurring
+from host.api.limits import BodyLimitMiddleware
+from host.settings import Settings
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the API's routes, its docs, its body limit and its RFC 9457 error handlers.
+
+    Build `app` with `openapi_url=None, docs_url=None, redoc_url=None` and no
+    `max_body_size`: the docs routes and the body limit added here replace FastAPI's own
+    (its docs would be open to anyone; its limit answers in plain text).
+    """
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.http.max_body_bytes)
+    for router in (jobs.router, recurring.router, monitoring.router, docs.router):
+        app.include_router(router)
+    docs.publish_problem_schema(app)

@@ -1,0 +1,554 @@
+"""The API's request and response bodies, and the checks every input passes at the edge.
+
+Strings that reach the database refuse NUL characters and lone surrogates (PostgreSQL and the
+drivers cannot store them) and are no longer than their columns; instants must be ISO 8601
+with an offset and representable in UTC; numbers are bounded, so no input can overflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import zoneinfo
+from functools import cache
+from typing import Annotated, Any, Self
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from application.jobs import (
+    BatchView,
+    HandlerInfo,
+    JobFilter,
+    JobState,
+    JobStats,
+    JobSummary,
+    JobView,
+    Misfire,
+    MisfirePolicy,
+    RecurringView,
+    ServerView,
+)
+
+NO_NUL = r"^[^\x00]*$"
+MAX_JSON_DEPTH = 64
+MAX_DELAY_SECONDS = 10 * 366 * 24 * 3600
+MAX_GRACE_SECONDS = 366 * 24 * 3600
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def _storable(text: str) -> str:
+    try:  # lone surrogates (JSON allows them) have no UTF-8 form
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+def _iso_string(value: object) -> object:
+    if not isinstance(value, str) or not _ISO_INSTANT.match(value):
+        raise ValueError("must be an ISO 8601 date and time with an offset")
+    return value
+
+
+def _in_utc_range(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if not _EARLIEST <= utc < _LATEST:
+        raise ValueError("must be between 1970 and 9000")
+    return utc
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in _time_zones():
+        raise ValueError(f"{name!r} is not an IANA time zone")
+    return name
+
+
+_STORABLE = AfterValidator(_storable)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL), _STORABLE]
+"""A name, key or search text: a column of 200 characters at most."""
+QueueName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL), _STORABLE
+]
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_string), AfterValidator(_in_utc_range)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused, so a typo is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class View(BaseModel):
+    """A response body (built from the port's views, so no field goes unnoticed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+class HandlerOut(View):
+    """A registered handler: only these can be enqueued."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "EmailJobs.send_welcome",
+                    "queue": "critical",
+                    "is_async": True,
+                    "arguments": {
+                        "type": "object",
+                        "properties": {"user_id": {"type": "string", "format": "uuid"}},
+                        "required": ["user_id"],
+                    },
+                }
+            ]
+        }
+    )
+
+    name: str
+    queue: str = Field(description="The queue its jobs go to unless told otherwise.")
+    is_async: bool
+    arguments: dict[str, JsonValue] = Field(
+        description="JSON schema of the arguments by name (positional ones in this order)."
+    )
+
+    @classmethod
+    def of(cls, info: HandlerInfo) -> Self:
+        return cls(
+            name=info.name,
+            queue=info.queue,
+            is_async=info.is_async,
+            arguments=info.arguments_schema,
+        )
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+class EnqueueRequest(Body):
+    """A job to create: now, after a delay, at an instant, or after another job."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "handler": "EmailJobs.send_welcome",
+                    "args": ["0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"],
+                    "delay_seconds": 30,
+                }
+            ]
+        }
+    )
+
+    handler: Name = Field(description="A registered handler's name (`GET /api/handlers`).")
+    args: list[JsonValue] = Field(default_factory=list, max_length=1000)
+    kwargs: dict[str, JsonValue] = Field(default_factory=dict, max_length=1000)
+    queue: QueueName | None = Field(None, description="Overrides the handler's queue.")
+    delay_seconds: StrictFloat | None = Field(
+        None, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False, description="Run after this delay."
+    )
+    run_at: Instant | None = Field(None, description="Run at this instant (with an offset).")
+    unique_key: Name | None = Field(
+        None, description="While a job with this key is active, its id is returned instead."
+    )
+    continue_after: UUID | None = Field(None, description="Run once this job has succeeded.")
+
+    @model_validator(mode="after")
+    def _one_start(self) -> Self:
+        starts = [self.delay_seconds, self.run_at, self.continue_after]
+        if sum(start is not None for start in starts) > 1:
+            raise ValueError("give at most one of delay_seconds, run_at and continue_after")
+        return self
+
+
+class JobCreated(View):
+    """The created job (or, with an active unique key, the existing one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "state": "enqueued"}]
+        }
+    )
+
+    id: UUID
+    state: JobState
+
+
+class TransitionOut(View):
+    state: JobState
+    at: dt.datetime
+    reason: str
+    data: dict[str, JsonValue]
+
+
+class ErrorOut(View):
+    type: str
+    message: str
+    traceback: str
+
+
+class LogLineOut(View):
+    at: dt.datetime
+    level: str
+    message: str
+
+
+class JobOut(View):
+    """A job: where it is, how it got there, what it logged and returned."""
+
+    id: UUID
+    handler: str
+    args: list[JsonValue]
+    kwargs: dict[str, JsonValue]
+    queue: str
+    state: JobState
+    created_at: dt.datetime
+    run_at: dt.datetime | None
+    attempt: int = Field(description="Executions started so far.")
+    max_attempts: int
+    history: list[TransitionOut] = Field(description="Every state change, oldest first.")
+    error: ErrorOut | None = Field(description="Why the last execution failed, if it did.")
+    progress: float
+    logs: list[LogLineOut] = Field(description="The job's own log lines.")
+    result: JsonValue
+    unique_key: str | None
+    parent_id: UUID | None
+    batch_id: UUID | None
+    recurring_id: str | None
+
+    @classmethod
+    def of(cls, job: JobView) -> Self:
+        return cls(
+            id=job.id,
+            handler=job.handler,
+            args=job.args,
+            kwargs=job.kwargs,
+            queue=job.queue,
+            state=job.state,
+            created_at=job.created_at,
+            run_at=job.run_at,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            history=[
+                TransitionOut(state=t.state, at=t.at, reason=t.reason, data=t.data)
+                for t in job.history
+            ],
+            error=None if job.error is None else ErrorOut(**_fields(job.error)),
+            progress=job.progress,
+            logs=[LogLineOut(at=ln.at, level=ln.level, message=ln.message) for ln in job.logs],
+            result=job.result,
+            unique_key=job.unique_key,
+            parent_id=job.parent_id,
+            batch_id=job.batch_id,
+            recurring_id=job.recurring_id,
+        )
+
+
+class JobSummaryOut(View):
+    """One row of a job list."""
+
+    id: UUID
+    handler: str
+    queue: str
+    state: JobState
+    created_at: dt.datetime
+    state_at: dt.datetime
+    run_at: dt.datetime | None
+    attempt: int
+    progress: float
+    error_type: str | None
+    recurring_id: str | None
+
+    @classmethod
+    def of(cls, job: JobSummary) -> Self:
+        return cls(**_fields(job))
+
+
+class JobPageOut(View):
+    """A page of jobs; pass `next_cursor` as `cursor` for the next one (null: last page)."""
+
+    items: list[JobSummaryOut]
+    next_cursor: str | None
+
+
+class JobFilterBody(Body):
+    """Which jobs a bulk action covers: at least one criterion, so `{}` cannot mean all."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"states": ["failed"], "handler": "EmailJobs.send_welcome"}],
+        }
+    )
+
+    states: list[JobState] = Field(default_factory=list, max_length=len(JobState))
+    queue: QueueName | None = None
+    handler: Name | None = None
+    text: Name | None = Field(None, description="Substring of the arguments.")
+    created_from: Instant | None = Field(None, description="Created at or after (inclusive).")
+    created_to: Instant | None = Field(None, description="Created before (exclusive).")
+    recurring_id: Name | None = None
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> Self:
+        if self.to_filter() == JobFilter():
+            raise ValueError("give at least one criterion; a bulk action never covers all jobs")
+        return self
+
+    def to_filter(self) -> JobFilter:
+        return JobFilter(
+            states=frozenset(self.states),
+            queue=self.queue,
+            handler=self.handler,
+            text=self.text,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            recurring_id=self.recurring_id,
+        )
+
+
+class BulkResultOut(View):
+    """What a bulk action did; processing jobs are skipped by a requeue."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"matched": 12, "changed": 11, "skipped": 1}]}
+    )
+
+    matched: int
+    changed: int
+    skipped: int
+
+
+# --- recurring jobs --------------------------------------------------------------------------
+
+
+class MisfireBody(Body):
+    """What to do about ticks missed while no scheduler ran."""
+
+    kind: Misfire = Misfire.RUN_ONCE
+    limit: StrictInt = Field(100, ge=1, le=10_000, description="`run_all`: at most this many.")
+    grace_seconds: StrictFloat = Field(
+        60.0, ge=0, le=MAX_GRACE_SECONDS, allow_inf_nan=False, description="Lateness allowed."
+    )
+
+    def to_policy(self) -> MisfirePolicy:
+        return MisfirePolicy(
+            kind=self.kind, limit=self.limit, grace=dt.timedelta(seconds=self.grace_seconds)
+        )
+
+
+class MisfireOut(View):
+    """What a recurring job does about ticks missed while no scheduler ran."""
+
+    kind: Misfire
+    limit: int
+    grace_seconds: float
+
+    @classmethod
+    def of(cls, policy: MisfirePolicy) -> Self:
+        return cls(kind=policy.kind, limit=policy.limit, grace_seconds=policy.grace.total_seconds())
+
+
+class RecurringRequest(Body):
+    """A recurring job's definition (the whole of it: this replaces any previous one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cron": "0 2 * * *",
+                    "timezone": "Europe/Berlin",
+                    "handler": "ReportJobs.generate_daily",
+                }
+            ]
+        }
+    )
+
+    cron: Name = Field(description="5 fields, or 6 with seconds first.")
+    timezone: TimeZone = Field("UTC", description="IANA time zone the expression is read in.")
+    misfire: MisfireBody | None = None
+    handler: Name
+    args: list[JsonValue] = Field(default_factory=list, max_length=1000)
+    kwargs: dict[str, JsonValue] = Field(default_factory=dict, max_length=1000)
+    queue: QueueName | None = None
+
+
+class RecurringOut(View):
+    """A recurring job, with its next five fire times (none while paused)."""
+
+    id: str
+    cron: str
+    timezone: str
+    misfire: MisfireOut
+    handler: str
+    args: list[JsonValue]
+    kwargs: dict[str, JsonValue]
+    queue: str
+    paused: bool
+    next_run_at: dt.datetime | None
+    last_run_at: dt.datetime | None
+    last_job_id: UUID | None
+    next_fire_times: list[dt.datetime]
+
+    @classmethod
+    def of(cls, recurring: RecurringView, next_fire_times: list[dt.datetime]) -> Self:
+        return cls(
+            id=recurring.id,
+            cron=recurring.cron.expression,
+            timezone=recurring.cron.timezone,
+            misfire=MisfireOut.of(recurring.cron.misfire),
+            handler=recurring.handler,
+            args=recurring.args,
+            kwargs=recurring.kwargs,
+            queue=recurring.queue,
+            paused=recurring.paused,
+            next_run_at=recurring.next_run_at,
+            last_run_at=recurring.last_run_at,
+            last_job_id=recurring.last_job_id,
+            next_fire_times=next_fire_times,
+        )
+
+
+class TriggeredOut(View):
+    """The job a trigger created."""
+
+    id: UUID
+
+
+# --- monitoring ------------------------------------------------------------------------------
+
+
+def _all_states(counts: dict[JobState, int]) -> dict[JobState, int]:
+    return {state: counts.get(state, 0) for state in JobState}
+
+
+class BatchOut(View):
+    """A batch's progress: how many of its jobs are in each state."""
+
+    id: UUID
+    total: int
+    counts: dict[JobState, int]
+    finished: int
+    progress: float = Field(ge=0, le=1, description="Share of the jobs that have finished.")
+    continuation_id: UUID | None
+
+    @classmethod
+    def of(cls, batch: BatchView) -> Self:
+        return cls(
+            id=batch.id,
+            total=batch.total,
+            counts=_all_states(batch.counts),
+            finished=batch.finished,
+            progress=batch.finished / batch.total if batch.total else 1.0,
+            continuation_id=batch.continuation_id,
+        )
+
+
+class ServerOut(View):
+    """A live worker process."""
+
+    id: str
+    queues: list[str]
+    concurrency: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+
+    @classmethod
+    def of(cls, server: ServerView) -> Self:
+        return cls(**_fields(server))
+
+
+class MinuteOut(View):
+    minute: dt.datetime
+    succeeded: int
+    failed: int
+
+
+class StatsOut(View):
+    """Jobs by state, and outcomes per minute over the last hour (oldest first)."""
+
+    counts: dict[JobState, int]
+    per_minute: list[MinuteOut]
+
+    @classmethod
+    def of(cls, stats: JobStats) -> Self:
+        return cls(
+            counts=_all_states(stats.counts),
+            per_minute=[
+                MinuteOut(minute=m.minute, succeeded=m.succeeded, failed=m.failed)
+                for m in stats.per_minute
+            ],
+        )
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A slotted dataclass's fields by name."""
+    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+
+
+# --- JSON arguments --------------------------------------------------------------------------
+
+
+def unstorable_argument(args: list[JsonValue], kwargs: dict[str, JsonValue]) -> str | None:
+    """The first argument (`args[i]` or its keyword) whose JSON cannot be stored safely:
+    too deep, a non-finite number, or a string with NUL or lone surrogates. None if all can."""
+    named: list[tuple[str, JsonValue]] = [(f"args[{i}]", value) for i, value in enumerate(args)]
+    named += list(kwargs.items())
+    for name, value in named:
+        if not _storable_json(value) or not _storable_text(name):
+            return name
+    return None
+
+
+def _storable_json(value: JsonValue) -> bool:
+    pending: list[tuple[JsonValue, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            return False
+        if isinstance(item, str) and not _storable_text(item):
+            return False
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            if not all(_storable_text(key) for key in item):
+                return False
+            pending.extend((child, depth + 1) for child in item.values())
+    return True
+
+
+def _storable_text(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

@@ -1,0 +1,230 @@
+"""The engine's `JobAdmin`: operators' calls by handler name, lists, counts and bulk actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from application.jobs import (
+    BulkAction,
+    BulkResult,
+    Cron,
+    HandlerInfo,
+    InvalidArguments,
+    InvalidQuery,
+    InvalidTransition,
+    JobFilter,
+    JobId,
+    JobPage,
+    JobService,
+    JobSort,
+    JobStats,
+    JobSummary,
+    JSONValue,
+    MinuteCount,
+    Progress,
+    RecurringView,
+    ServerView,
+)
+from infrastructure.jobs.clock import Clock
+from infrastructure.jobs.cron import iter_fires
+from infrastructure.jobs.engine.handlers import HandlerDefinition, HandlerRegistry
+from infrastructure.jobs.engine.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+BULK_PAGE = 500
+STATS_WINDOW = dt.timedelta(hours=1)
+
+
+class EngineJobAdmin:
+    """`JobAdmin` over the engine's store, creating jobs through the `JobService` so that
+    both paths check and record them the same way."""
+
+    def __init__(
+        self, store: JobStore, registry: HandlerRegistry, jobs: JobService, clock: Clock
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._jobs = jobs
+        self._clock = clock
+
+    def handlers(self) -> list[HandlerInfo]:
+        return [
+            HandlerInfo(
+                name=definition.name,
+                queue=definition.options.queue,
+                is_async=definition.is_async,
+                arguments_schema=definition.arguments_schema(),
+            )
+            for definition in self._registry
+        ]
+
+    async def enqueue(
+        self,
+        handler: str,
+        args: list[JSONValue],
+        kwargs: dict[str, JSONValue],
+        *,
+        queue: str | None = None,
+        run_at: dt.datetime | None = None,
+        unique_key: str | None = None,
+        continue_after: JobId | None = None,
+    ) -> JobId:
+        if run_at is not None and continue_after is not None:
+            raise InvalidArguments(
+                "a job runs at a time or after another job, not both", argument="continue_after"
+            )
+        definition = self._registry.get(handler)
+        typed_args, typed_kwargs = definition.parse(args, kwargs)
+        jobs = self._jobs.options(queue=queue, unique_key=unique_key)
+        function = _function(definition)
+        if continue_after is not None:
+            return await jobs.continue_with(continue_after, function, *typed_args, **typed_kwargs)
+        if run_at is not None:
+            return await jobs.schedule(run_at, function, *typed_args, **typed_kwargs)
+        return await jobs.enqueue(function, *typed_args, **typed_kwargs)
+
+    async def add_or_update_recurring(
+        self,
+        recurring_id: str,
+        cron: Cron,
+        handler: str,
+        args: list[JSONValue],
+        kwargs: dict[str, JSONValue],
+        *,
+        queue: str | None = None,
+    ) -> RecurringView:
+        definition = self._registry.get(handler)
+        typed_args, typed_kwargs = definition.parse(args, kwargs)
+        await self._jobs.options(queue=queue).add_or_update_recurring(
+            recurring_id, cron, _function(definition), *typed_args, **typed_kwargs
+        )
+        return await self._jobs.get_recurring(recurring_id)
+
+    def next_fire_times(
+        self, recurring: RecurringView, count: int, *, after: dt.datetime | None = None
+    ) -> list[dt.datetime]:
+        if recurring.paused:
+            return []
+        start = after or self._clock.now()
+        return list(itertools.islice(iter_fires(recurring.cron, start), count))
+
+    async def list_jobs(
+        self,
+        where: JobFilter,
+        *,
+        sort: JobSort = JobSort.NEWEST,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        if limit < 1:
+            raise InvalidQuery(f"a page holds at least one job, not {limit}")
+        after = None if cursor is None else _decode_cursor(cursor, sort)
+        rows = await self._store.list_jobs(where, sort=sort, limit=limit + 1, after=after)
+        items = rows[:limit]
+        more = len(rows) > limit
+        return JobPage(items=items, next_cursor=_encode_cursor(items[-1], sort) if more else None)
+
+    async def apply(
+        self, action: BulkAction, where: JobFilter, *, progress: Progress | None = None
+    ) -> BulkResult:
+        matched = changed = skipped = 0
+        cursor: str | None = None
+        while True:
+            page = await self.list_jobs(where, sort=JobSort.OLDEST, limit=BULK_PAGE, cursor=cursor)
+            for job in page.items:
+                matched += 1
+                if await self._apply_one(action, job.id):
+                    changed += 1
+                else:
+                    skipped += 1
+                if progress is not None:
+                    progress(matched)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        logger.info(
+            "bulk %s: %d matched, %d changed, %d skipped",
+            action,
+            matched,
+            changed,
+            skipped,
+            extra={"action": f"bulk_{action}"},
+        )
+        return BulkResult(matched=matched, changed=changed, skipped=skipped)
+
+    async def _apply_one(self, action: BulkAction, job_id: JobId) -> bool:
+        try:
+            if action is BulkAction.DELETE:
+                await self._jobs.delete(job_id)
+            else:
+                await self._jobs.requeue(job_id)
+        except InvalidTransition:
+            return False
+        return True
+
+    async def count(self, where: JobFilter) -> int:
+        return await self._store.count_jobs(where)
+
+    async def stats(self) -> JobStats:
+        until = self._clock.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        since = until - STATS_WINDOW
+        found = {
+            m.minute: m for m in await self._store.finished_per_minute(since=since, until=until)
+        }
+        minutes = (since + dt.timedelta(minutes=i) for i in range(60))
+        per_minute = [
+            found.get(minute) or MinuteCount(minute=minute, succeeded=0, failed=0)
+            for minute in minutes
+        ]
+        return JobStats(counts=await self._store.count_by_state(), per_minute=per_minute)
+
+    async def list_servers(self) -> list[ServerView]:
+        servers = await self._store.list_servers()
+        return [
+            ServerView(
+                id=s.id,
+                queues=s.queues,
+                concurrency=s.concurrency,
+                started_at=s.started_at,
+                heartbeat_at=s.heartbeat_at,
+            )
+            for s in sorted(servers, key=lambda s: s.id)
+        ]
+
+
+def _function(definition: HandlerDefinition) -> Callable[..., Any]:
+    """The registered method itself, as `JobService` takes it."""
+    function: Callable[..., Any] = getattr(definition.cls, definition.method)
+    return function
+
+
+def _sort_key(job: JobSummary, sort: JobSort) -> dt.datetime:
+    return job.created_at if sort in (JobSort.NEWEST, JobSort.OLDEST) else job.state_at
+
+
+def _encode_cursor(last: JobSummary, sort: JobSort) -> str:
+    raw = json.dumps([sort.value, _sort_key(last, sort).isoformat(), str(last.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: JobSort) -> tuple[dt.datetime, JobId]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        order, at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = dt.datetime.fromisoformat(at)
+        parsed = (key, JobId(UUID(job_id)))
+    except (ValueError, TypeError, AttributeError, RecursionError, binascii.Error):
+        # AttributeError: an id that is no string; RecursionError: deeply nested JSON
+        raise InvalidQuery("the cursor is malformed; start again without it") from None
+    if order != sort.value or key.tzinfo is None:
+        raise InvalidQuery(f"the cursor belongs to another list than one sorted by {sort.value}")
+    return parsed

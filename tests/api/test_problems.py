@@ -1,0 +1,114 @@
+"""Every error is an RFC 9457 problem, and the OpenAPI document says so."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from host.api.deps import job_service
+from host.settings import Scope
+from tests.api.conftest import KEYS, REMOTE, client_of, running, settings_for
+from tests.api.test_jobs import assert_problem
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+    async with running(settings_for(None, tmp_path)) as app:
+        yield app
+
+
+@pytest.fixture
+async def openapi(app: FastAPI) -> dict[str, Any]:
+    async with client_of(app, KEYS[Scope.READ]) as client:
+        response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_api_operation_documents_its_errors_as_problems(openapi: dict[str, Any]) -> None:
+    api = [op for op in operations(openapi) if op[1].startswith("/api/")]
+    assert len(api) == 18
+
+    for method, path, operation in api:
+        responses = operation["responses"]
+        assert {"401", "403"} <= responses.keys(), (method, path)
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == [PROBLEM], (method, path, status)
+                schema = response["content"][PROBLEM]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}
+        assert operation["description"], (method, path)
+        assert {"APIKeyHeader", "HTTPBearer"} <= {
+            name for requirement in operation["security"] for name in requirement
+        }
+
+    problem = openapi["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance", "argument", "errors"} <= set(
+        problem["properties"]
+    )
+    assert "ValidationIssue" in openapi["components"]["schemas"]
+
+
+def test_request_bodies_carry_examples(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    for name in ("EnqueueRequest", "JobFilterBody", "RecurringRequest"):
+        assert schemas[name]["examples"], name
+
+
+async def test_unknown_path_and_wrong_method_are_problems(app: FastAPI) -> None:
+    async with client_of(app) as client:
+        missing = await client.get("/api/nothing-here")
+        wrong = await client.patch("/api/jobs")
+
+    assert assert_problem(missing, 404)["type"] == "about:blank"
+    assert_problem(wrong, 405)
+    assert wrong.headers["allow"]
+
+
+async def test_malformed_json_is_a_problem_naming_the_body(app: FastAPI) -> None:
+    async with client_of(app) as client:
+        response = await client.post(
+            "/api/jobs", content=b'{"handler": ', headers={"content-type": "application/json"}
+        )
+
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["loc"][0] == "body"
+
+
+class BrokenJobService:
+    async def get(self, job_id: Any) -> Any:
+        raise RuntimeError("connection to db:5432 failed, password=hunter2")
+
+
+async def test_unexpected_error_is_logged_and_answered_without_details(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.dependency_overrides[job_service] = BrokenJobService
+    transport = httpx.ASGITransport(app=app, client=REMOTE, raise_app_exceptions=False)
+    headers = {"X-API-Key": KEYS[Scope.READ]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        response = await c.get(f"/api/jobs/{uuid.uuid4()}")
+
+    problem = assert_problem(response, 500)
+    assert "hunter2" not in response.text and "RuntimeError" not in response.text
+    assert problem["title"] == "Internal Server Error"
+    [record] = [r for r in caplog.records if getattr(r, "action", None) == "request_failed"]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
