@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 JWKS_TIMEOUT_SECONDS = 5.0
+REALM = "jobs-service"
 _RANK = {scope: rank for rank, scope in enumerate(Scope)}
 
 api_key_scheme = APIKeyHeader(
@@ -69,10 +70,15 @@ class Authenticator:
             if settings.oidc_jwks_url
             else None
         )
-        schemes = [f'APIKey header="{API_KEY_HEADER}"']
+        self._challenge = self._challenges()
+
+    def _challenges(self, bearer_error: str | None = None) -> str:
+        """`WWW-Authenticate`: the ways to authenticate, and what was wrong with a token."""
+        challenges = [f'APIKey header="{API_KEY_HEADER}"']
         if self._jwks is not None:
-            schemes.append('Bearer realm="jobs-service"')
-        self._challenge = ", ".join(schemes)
+            error = f', error="{bearer_error}"' if bearer_error else ""
+            challenges.append(f'Bearer realm="{REALM}"{error}')
+        return ", ".join(challenges)
 
     async def authenticate(
         self, request: Request, api_key: str | None, bearer: str | None
@@ -121,8 +127,7 @@ class Authenticator:
                 "bearer token refused: %s", type(exc).__name__, extra={"action": "auth_refused"}
             )
             raise Unauthenticated(
-                "the bearer token is not valid",
-                challenge=f'Bearer realm="jobs-service", error="invalid_token", {self._challenge}',
+                "the bearer token is not valid", challenge=self._challenges("invalid_token")
             ) from None
         return self._principal_of(claims)
 

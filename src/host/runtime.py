@@ -4,6 +4,7 @@ run the job engine's loops (worker, scheduler, watchdog), stop them gracefully."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Callable, Coroutine
@@ -48,8 +49,10 @@ class JobRuntime:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._boot is not None and not self._boot.done():
-            self._boot.cancel()
+        if self._boot is not None:
+            # Not cancelled: a step running in a thread would go on with a connection of
+            # the engine that is disposed next. Boot stops between steps instead.
+            await self._boot
         for outcome in await asyncio.gather(*self._loops, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error("a job loop failed", exc_info=outcome)
@@ -66,14 +69,18 @@ class JobRuntime:
     async def _start_loops(self) -> None:
         while True:
             try:
-                await self._prepare_schema()
+                if await self._prepare_schema():
+                    return
                 await self._container.registrar().register()
                 break
             except Exception as exc:
                 self._boot_error = f"start-up failed: {exc}"
                 logger.exception("start-up failed; retrying", extra={"action": "startup_failed"})
-                await asyncio.sleep(BOOT_RETRY_SECONDS)
+                if await self._stopped_within(BOOT_RETRY_SECONDS):
+                    return
         self._boot_error = None
+        if self._stopping.is_set():
+            return
         loops: list[Loop] = [self._container.watchdog().run]
         if Role.WORKER in self._roles:
             loops.append(self._container.worker().run)
@@ -82,15 +89,23 @@ class JobRuntime:
         self._loops = [asyncio.create_task(loop(self._stopping)) for loop in loops]
         logger.info("job runtime started: %s", ", ".join(sorted(self._roles)) or "watchdog only")
 
-    async def _prepare_schema(self) -> None:
+    async def _prepare_schema(self) -> bool:
+        """Migrate, or wait for another process to; True when stopped meanwhile."""
         if self._settings.jobs.backend != "sql":
-            return
+            return False
         if self._settings.db.migrate_on_start:
             await asyncio.to_thread(self._migrate)
-            return
+            return False
         while not await self._schema_at_head():
             logger.warning("waiting for the schema to be migrated to head")
-            await asyncio.sleep(SCHEMA_POLL_SECONDS)
+            if await self._stopped_within(SCHEMA_POLL_SECONDS):
+                return True
+        return False
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     def _migrate(self) -> None:
         db = self._settings.db

@@ -56,6 +56,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 DEADLOCK_ATTEMPTS = 5
+CLOSE_WAIT_SECONDS = 30.0
+"""How long `close` waits for database work still running in threads."""
 """Runs of a transaction the database rolled back as a deadlock victim (InnoDB does so to
 callers waiting on a unique key whose holder rolled back)."""
 _DEADLOCK_CODES = frozenset({1213, "40P01", "40001"})  # MariaDB; PostgreSQL deadlock, serialization
@@ -92,6 +94,7 @@ class SQLAlchemyJobStore:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_and_record = postgresql.claim_and_record(self._jobs, self._history)
         self._notify = notify_statement(self._dialect)
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     @property
     def engine(self) -> sa.Engine:
@@ -111,7 +114,7 @@ class SQLAlchemyJobStore:
 
         for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
-                result = await asyncio.to_thread(in_transaction)
+                result = await self._in_thread(in_transaction)
                 break
             except DBAPIError as exc:
                 if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
@@ -124,9 +127,20 @@ class SQLAlchemyJobStore:
     async def wait_for_work(self, max_seconds: float) -> None:
         await self._wakeup.wait(max_seconds)
 
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """Run blocking database work in a worker thread. A cancelled caller does not stop
+        the thread, which holds a connection until it ends, so `close` waits for it."""
+        future = asyncio.ensure_future(asyncio.to_thread(work))
+        self._in_flight.add(future)
+        future.add_done_callback(_forget(self._in_flight))
+        return await asyncio.shield(future)
+
     async def close(self) -> None:
-        """Stop listening for notifications (the engine belongs to the caller)."""
+        """Stop listening for notifications and wait for work still running in threads, so
+        the caller may dispose of the engine (which belongs to it)."""
         await self._wakeup.close()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=CLOSE_WAIT_SECONDS)
 
     def _enqueued(self, conn: sa.Connection) -> None:
         """Wake idle workers, here and (PostgreSQL) in other processes, once this transaction
@@ -177,7 +191,7 @@ class SQLAlchemyJobStore:
             with self._autocommit.connect() as conn:
                 conn.execute(self._insert_and_notify, params)
 
-        await asyncio.to_thread(work)
+        await self._in_thread(work)
         self._wakeup.notify_local()
         return [job.id]
 
@@ -300,7 +314,7 @@ class SQLAlchemyJobStore:
                     claimed += [rows.job_of(row) for row in found]
             return [Claim(job=job, token=token, lease_until=lease_until) for job in claimed]
 
-        return await asyncio.to_thread(work)
+        return await self._in_thread(work)
 
     def _acquire(
         self,
@@ -1028,6 +1042,15 @@ def _is_deadlock(error: BaseException | None) -> bool:
 def _plain(job: Job) -> bool:
     """No continuation, no unique key: nothing to look up before inserting."""
     return job.parent_id is None and job.unique_key is None
+
+
+def _forget(in_flight: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def done(future: asyncio.Future[Any]) -> None:
+        in_flight.discard(future)
+        if not future.cancelled():
+            future.exception()  # retrieved: its caller may have been cancelled meanwhile
+
+    return done
 
 
 async def _run_in_session(session: object, work: Callable[[sa.Connection], T]) -> T:
