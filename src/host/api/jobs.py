@@ -19,20 +19,17 @@ from application.jobs import (
     JSONValue,
 )
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now
+from host.api.inputs import Instant, Name, QueueName, unstorable_argument
 from host.api.problems import problem_responses
 from host.api.schemas import (
     BulkResultOut,
     EnqueueRequest,
     HandlerOut,
-    Instant,
     JobCreated,
     JobFilterBody,
     JobOut,
     JobPageOut,
     JobSummaryOut,
-    Name,
-    QueueName,
-    unstorable_argument,
 )
 
 router = APIRouter(prefix="/api", tags=["jobs"])
@@ -95,7 +92,9 @@ async def get_job(job_id: JobIdPath, jobs: Jobs) -> JobOut:
 @router.get("/jobs", dependencies=[READ], responses=problem_responses(422))
 async def list_jobs(
     admin: Admin,
-    state: Annotated[list[JobState], Query(description="Any of these states.")] = [],  # noqa: B006 - FastAPI copies it
+    state: Annotated[
+        list[JobState], Query(default_factory=list, description="Any of these states.")
+    ],
     queue: Annotated[QueueName | None, Query()] = None,
     handler: Annotated[Name | None, Query()] = None,
     text: Annotated[Name | None, Query(description="Substring of the arguments' JSON.")] = None,

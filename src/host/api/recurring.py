@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Request, Response, status
 
 from application.jobs import Cron, MisfirePolicy, RecurringJobNotFound, RecurringView
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs
+from host.api.inputs import NO_NUL
 from host.api.jobs import check_storable
 from host.api.problems import problem_responses
-from host.api.schemas import NO_NUL, RecurringOut, RecurringRequest, TriggeredOut
+from host.api.schemas import RecurringOut, RecurringRequest, TriggeredOut
 
 router = APIRouter(prefix="/api/recurring", tags=["recurring"])
 
