@@ -89,7 +89,7 @@ from infrastructure.jobs.engine.handlers import HandlerRegistry  # noqa: E402
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings  # noqa: E402
 from infrastructure.jobs.sql import migrate  # noqa: E402
 from infrastructure.jobs.sql import store as sql_store  # noqa: E402
-from infrastructure.jobs.sql.engine import create_engine  # noqa: E402
+from infrastructure.jobs.sql.database import create_engine  # noqa: E402
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore  # noqa: E402
 
 DATABASES = ("sqlite", "postgresql", "mariadb")

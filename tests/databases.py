@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from infrastructure.jobs.sql import migrate
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 
 SERVER_URLS = {
     "postgresql": os.environ.get(

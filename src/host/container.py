@@ -31,7 +31,7 @@ from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.memory.store import InMemoryJobStore
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 
 T = TypeVar("T")

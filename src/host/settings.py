@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infrastructure.jobs.sql.engine import default_schema
+from infrastructure.jobs.sql.database import default_schema
 
 
 class HttpSettings(BaseModel):

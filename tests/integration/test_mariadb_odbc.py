@@ -27,9 +27,10 @@ from alembic.runtime.migration import MigrationContext
 from application.jobs import JobId, JobState, LogLine
 from infrastructure.jobs.engine.model import Job, Output
 from infrastructure.jobs.sql import migrate
-from infrastructure.jobs.sql.engine import create_engine
-from infrastructure.jobs.sql.store import SQLAlchemyJobStore, _is_deadlock
+from infrastructure.jobs.sql.database import create_engine
+from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from infrastructure.jobs.sql.tables import build_metadata
+from infrastructure.jobs.sql.transactions import is_deadlock
 from tests.databases import empty_tables, server_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,7 @@ async def test_times_keep_their_microseconds_and_ids_their_value(
     assert view.id == job.id and view.created_at == NOW
     assert view.run_at == NOW + dt.timedelta(microseconds=1)
     assert view.history[0].at == NOW
-    with store.engine.connect() as connection:
+    with store.database.connect() as connection:
         jobs = store.metadata.tables["jobs"]
         stored = connection.scalar(sa.select(sa.func.hex(sa.cast(jobs.c.id, sa.String(36)))))
         found = connection.scalar(sa.select(jobs.c.id).where(jobs.c.created_at == NOW))
@@ -117,7 +118,7 @@ async def test_text_round_trips_in_unicode(store: SQLAlchemyJobStore) -> None:
 def test_update_row_counts_count_matched_rows(store: SQLAlchemyJobStore) -> None:
     servers = store.metadata.tables["servers"]
     values = {"queues": "[]", "concurrency": 1, "started_at": NOW, "heartbeat_at": NOW}
-    with store.engine.begin() as connection:
+    with store.database.begin() as connection:
         connection.execute(servers.insert().values(id="s", **values))
         unchanged = connection.execute(servers.update().where(servers.c.id == "s").values(values))
         assert unchanged.rowcount == 1
@@ -144,7 +145,7 @@ def test_a_deadlock_victim_is_recognised(mariadb_odbc_engine: sa.Engine) -> None
     [error] = errors
     assert isinstance(error, sa.exc.DBAPIError)
     assert error.orig is not None and error.orig.args[0] == "40001"
-    assert _is_deadlock(error)
+    assert is_deadlock(error)
 
 
 def _cross_lock(engine: sa.Engine, table: sa.Table) -> list[BaseException]:

@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from infrastructure.jobs.sql import migrate
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.tables import build_metadata
 from tests.databases import server_database
 

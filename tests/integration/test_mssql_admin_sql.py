@@ -18,7 +18,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from application.jobs import JobFilter, JobId, JobSort, JobState
 from infrastructure.jobs.engine.model import Job
 from infrastructure.jobs.sql import migrate
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.listing import like_pattern, matching
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.integration.test_mssql_sql import FORBIDDEN, MSSQL, Recorded, Recorder
@@ -40,8 +40,7 @@ EVERY_FILTER = JobFilter(
 def store(tmp_path: Path) -> Iterator[tuple[SQLAlchemyJobStore, Recorder]]:
     engine = create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
     migrate.upgrade(engine)
-    store = SQLAlchemyJobStore(engine)
-    store._dialect = "mssql"
+    store = SQLAlchemyJobStore(engine, dialect_name="mssql")
     recorder = Recorder()
     event.listen(engine, "before_execute", recorder)
     yield store, recorder

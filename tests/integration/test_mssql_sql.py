@@ -47,7 +47,7 @@ from infrastructure.jobs.engine.model import (
     Tick,
 )
 from infrastructure.jobs.sql import migrate
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.render_sql import render
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 
@@ -326,8 +326,7 @@ async def _run_workload(store: SQLAlchemyJobStore, recorder: Recorder) -> list[s
 def mssql_store(tmp_path: Path) -> Iterator[tuple[SQLAlchemyJobStore, Recorder]]:
     engine = create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
     migrate.upgrade(engine)
-    store = SQLAlchemyJobStore(engine)
-    store._dialect = "mssql"
+    store = SQLAlchemyJobStore(engine, dialect_name="mssql")
     recorder = Recorder()
     event.listen(engine, "before_execute", recorder)
     yield store, recorder

@@ -43,15 +43,16 @@ def count_jobs(engine: sa.Engine) -> int:
     ],
 )
 def test_claim_query_skips_locked_rows(dialect: sa.Dialect, expected: str) -> None:
-    store = SQLAlchemyJobStore(sa.create_engine("sqlite://"))
-    store._dialect = dialect.name
-    query = store._locked(sa.select(store._jobs.c.id).where(store._jobs.c.state == "enqueued"))
+    store = SQLAlchemyJobStore(sa.create_engine("sqlite://"), dialect_name=dialect.name)
+    jobs = store.tables.jobs
+    query = store.dialect.skip_locked(sa.select(jobs.c.id).where(jobs.c.state == "enqueued"), jobs)
     assert expected in str(query.compile(dialect=dialect))
 
 
 def test_sqlite_claim_query_has_no_locking_clause() -> None:
     store = SQLAlchemyJobStore(sa.create_engine("sqlite://"))
-    query = store._locked(sa.select(store._jobs.c.id))
+    jobs = store.tables.jobs
+    query = store.dialect.skip_locked(sa.select(jobs.c.id), jobs)
     assert "FOR UPDATE" not in str(query.compile(dialect=sqlite.dialect()))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.reliability.handlers import WitnessJobs, build_registry
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from application.jobs import JobContext, RetryPolicy
 from infrastructure.jobs.engine.handlers import HandlerRegistry
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.execution import Executor
 from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.reliability.handlers import WitnessBook, build_registry
 

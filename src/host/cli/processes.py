@@ -15,7 +15,7 @@ from host.runtime import JobRuntime, Role
 from host.settings import Settings
 from host.tracing import configure_tracing
 from infrastructure.jobs.sql import migrate as migrations
-from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.database import create_engine
 
 logger = logging.getLogger(__name__)
 

@@ -83,6 +83,18 @@ class Finish:
     output: Output = field(default_factory=Output)
     batch_id: BatchId | None = None
     """The job's batch, whose continuation this finish may release."""
+    queue: str | None = None
+    """A new queue for the job (a middleware may move it, e.g. to a dead-letter queue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One transition to apply: job, target state, reason, history data."""
+
+    job_id: JobId
+    to: JobState
+    reason: str
+    data: dict[str, JSONValue] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

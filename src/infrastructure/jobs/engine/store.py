@@ -1,4 +1,8 @@
-"""The store port: what the engine needs from storage, in the engine's own verbs.
+"""The store port: what the engine needs from storage, in the engine's own verbs, split by
+role so each engine component depends on the few methods it uses: the client writes
+(`JobWriter`) and reads (`JobReader`), the worker claims (`JobClaims`), the scheduler keeps
+the schedule (`JobSchedule`), the watchdog cleans up (`Housekeeping`). `JobStore` is all of
+them; `storage.TransactionalStore` implements the lifecycle verbs once for every store.
 
 Every method is atomic. Times come from the engine's clock as arguments; a store never reads
 the time itself. Writes about a claimed job carry its lease token and are ignored once the
@@ -35,8 +39,7 @@ from infrastructure.jobs.engine.model import (
 )
 
 
-class JobStore(Protocol):
-    # --- creating jobs -------------------------------------------------------------------
+class JobWriter(Protocol):
     async def create(
         self,
         jobs: Sequence[Job],
@@ -55,7 +58,39 @@ class JobStore(Protocol):
             JobNotFound: a `parent_id` names no job.
         """
 
-    # --- running jobs --------------------------------------------------------------------
+    async def change_state(
+        self,
+        job_id: JobId,
+        to: JobState,
+        *,
+        now: dt.datetime,
+        reason: str,
+        unless: frozenset[JobState] = frozenset(),
+    ) -> JobState:
+        """Move a job that is not claimed-and-finishing to `to` (delete, requeue) and return
+        the state it was in. Nothing changes when it is in `to` already or in `unless`.
+        Moving a processing job voids its lease token.
+
+        Raises:
+            JobNotFound: no job has this id.
+            InvalidTransition: the move is not allowed from the job's state, or the job's
+                unique key is held by another active job.
+        """
+
+    async def change_states(
+        self,
+        job_ids: Sequence[JobId],
+        to: JobState,
+        *,
+        now: dt.datetime,
+        reason: str,
+        unless: frozenset[JobState] = frozenset(),
+    ) -> set[JobId]:
+        """`change_state` for many jobs in one transaction; jobs that may not move (or are
+        gone) are skipped. Returns the ids that moved."""
+
+
+class JobClaims(Protocol):
     async def acquire(
         self,
         queues: Sequence[str],
@@ -91,32 +126,12 @@ class JobStore(Protocol):
         """Return when jobs may have been enqueued since the last call, or after
         `max_seconds`; lets idle workers wake at once instead of polling."""
 
-    async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
-        """Move scheduled jobs whose time has come to `enqueued`; return how many."""
+    async def heartbeat(self, server: ServerInfo) -> None: ...
 
-    async def rescue_expired(self, *, now: dt.datetime, limit: int) -> int:
-        """Requeue processing jobs whose lease expired (their attempt stays counted); a job
-        with no attempts left moves to `failed` (or `deleted`, per its policy)."""
+    async def remove_server(self, server_id: str) -> None: ...
 
-    # --- managing jobs -------------------------------------------------------------------
-    async def change_state(
-        self,
-        job_id: JobId,
-        to: JobState,
-        *,
-        now: dt.datetime,
-        reason: str,
-        unless: frozenset[JobState] = frozenset(),
-    ) -> JobState:
-        """Move a job that is not claimed-and-finishing to `to` (delete, requeue) and return
-        the state it was in. Nothing changes when it is in `to` already or in `unless`.
-        Moving a processing job voids its lease token.
 
-        Raises:
-            JobNotFound: no job has this id.
-            InvalidTransition: the move is not allowed from the job's state.
-        """
-
+class JobReader(Protocol):
     async def get(self, job_id: JobId) -> JobView | None: ...
 
     async def get_batch(self, batch_id: BatchId) -> BatchView | None: ...
@@ -144,7 +159,13 @@ class JobStore(Protocol):
         """Transitions to succeeded and failed recorded in [since, until), per UTC minute;
         minutes without any may be missing. `since` is on a minute boundary."""
 
-    # --- recurring jobs ------------------------------------------------------------------
+    async def list_servers(self) -> list[ServerInfo]: ...
+
+
+class JobSchedule(Protocol):
+    async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
+        """Move scheduled jobs whose time has come to `enqueued`; return how many."""
+
     async def upsert_recurring(self, definition: RecurringJob) -> None:
         """Insert or replace by id; an unchanged schedule keeps the stored next run, and
         the paused flag is kept."""
@@ -179,17 +200,18 @@ class JobStore(Protocol):
         tick ledger), so each tick becomes exactly one job across replicas.
         """
 
-    # --- servers and retention -----------------------------------------------------------
-    async def heartbeat(self, server: ServerInfo) -> None: ...
 
-    async def remove_server(self, server_id: str) -> None: ...
+class Housekeeping(Protocol):
+    async def rescue_expired(self, *, now: dt.datetime, limit: int) -> int:
+        """Requeue processing jobs whose lease expired (their attempt stays counted); a job
+        with no attempts left moves to `failed` (or `deleted`, per its policy)."""
 
     async def remove_dead_servers(self, *, heartbeat_before: dt.datetime) -> list[str]: ...
 
-    async def list_servers(self) -> list[ServerInfo]: ...
-
-    async def close(self) -> None:
-        """Release what the store holds open (listeners); the store is unusable after."""
-
     async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
         """Delete up to `limit` succeeded or deleted jobs that finished before the cutoff."""
+
+
+class JobStore(JobWriter, JobClaims, JobReader, JobSchedule, Housekeeping, Protocol):
+    async def close(self) -> None:
+        """Release what the store holds open (listeners); the store is unusable after."""

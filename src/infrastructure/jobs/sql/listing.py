@@ -19,15 +19,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from application.jobs import JobFilter, JobId, JobSort, JobState, JobSummary, MinuteCount
+from infrastructure.jobs.engine.views import SORTS
 from infrastructure.jobs.sql.tables import UTCDateTime
 
-_SORTS: dict[JobSort, tuple[str, bool]] = {
-    JobSort.NEWEST: ("created_at", True),
-    JobSort.OLDEST: ("created_at", False),
-    JobSort.RECENTLY_CHANGED: ("state_at", True),
-    JobSort.LEAST_RECENTLY_CHANGED: ("state_at", False),
-}
-"""Each allowed sort: the column and whether it descends (ties go by id the same way)."""
 _SUMMARY_COLUMNS = (
     "id handler queue state created_at state_at run_at attempt progress error_type recurring_id"
 ).split()
@@ -45,7 +39,7 @@ def list_jobs(
     after: tuple[dt.datetime, JobId] | None,
 ) -> list[JobSummary]:
     """Up to `limit` matching jobs in `sort` order, starting after `after` (sort key, id)."""
-    name, descending = _SORTS[sort]
+    name, descending = SORTS[sort]
     column = jobs.c[name]
     query = sa.select(*(jobs.c[c] for c in _SUMMARY_COLUMNS)).where(*matching(jobs, where))
     if after is not None:

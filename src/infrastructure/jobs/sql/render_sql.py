@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import command
 
-from infrastructure.jobs.sql.engine import default_schema
+from infrastructure.jobs.sql.database import default_schema
 from infrastructure.jobs.sql.migrate import alembic_config
 
 DIALECT_URLS = {

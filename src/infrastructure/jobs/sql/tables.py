@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -186,3 +187,29 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     )
     return metadata
+
+
+@dataclass(frozen=True, slots=True)
+class JobTables:
+    """The store's tables by role, whatever their schema and prefix."""
+
+    jobs: sa.Table
+    history: sa.Table
+    logs: sa.Table
+    batches: sa.Table
+    recurring: sa.Table
+    ticks: sa.Table
+    servers: sa.Table
+
+    @classmethod
+    def of(cls, metadata: sa.MetaData, prefix: str) -> JobTables:
+        named = {table.name.removeprefix(prefix): table for table in metadata.tables.values()}
+        return cls(
+            jobs=named["jobs"],
+            history=named["job_history"],
+            logs=named["job_logs"],
+            batches=named["batches"],
+            recurring=named["recurring_jobs"],
+            ticks=named["recurring_ticks"],
+            servers=named["servers"],
+        )

@@ -20,9 +20,9 @@ RECONNECT_SECONDS = 2.0
 
 
 class Wakeup:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, database: sa.Engine) -> None:
         self._event = asyncio.Event()
-        self._listen_url = _psycopg_url(engine)
+        self._listen_url = _psycopg_url(database)
         self._listener: asyncio.Task[None] | None = None
 
     def notify_local(self) -> None:
@@ -59,15 +59,8 @@ class Wakeup:
                 await asyncio.sleep(RECONNECT_SECONDS)
 
 
-def notify_statement(engine_or_dialect: str) -> sa.TextClause | None:
-    """The statement that wakes other processes' workers at commit, if the database has one."""
-    if engine_or_dialect == "postgresql":
-        return sa.text(f"NOTIFY {CHANNEL}")
-    return None
-
-
-def _psycopg_url(engine: sa.Engine) -> str | None:
-    url = engine.url
+def _psycopg_url(database: sa.Engine) -> str | None:
+    url = database.url
     if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
         return None
     return url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,7 +1,13 @@
-"""PostgreSQL's one-round-trip statements. Creating a job and claiming a queue's oldest jobs are
-each one autocommitted statement of data-modifying CTEs. Each statement also records the
-transitions, and creating wakes the workers. Each builder has a function for its parameters,
-so that the bind names stay here."""
+"""What differs between databases: how rows are locked, how other processes are woken, and
+PostgreSQL's one-round-trip statements.
+
+Locking: PostgreSQL and MariaDB `FOR UPDATE [SKIP LOCKED]`, SQL Server `UPDLOCK, ROWLOCK
+[, READPAST]` hints, SQLite nothing (`BEGIN IMMEDIATE` already serialises writers).
+
+On PostgreSQL, creating a job and claiming a queue's oldest jobs are each one autocommitted
+statement of data-modifying CTEs, which also records the transitions (and, creating, wakes
+the workers). Each builder has a function for its parameters, so the bind names stay here.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,35 @@ from infrastructure.jobs.engine.model import Job
 from infrastructure.jobs.sql import rows
 from infrastructure.jobs.sql.tables import UTCDateTime
 from infrastructure.jobs.sql.wakeup import CHANNEL
+
+
+class Dialect:
+    """The statements that differ by database, for the database named `name`."""
+
+    def __init__(self, name: str, *, update_returning: bool) -> None:
+        self.name = name
+        self.update_returning = update_returning
+        """UPDATE ... RETURNING works: a claim is one statement."""
+        self.notify: sa.TextClause | None = (
+            sa.text(f"NOTIFY {CHANNEL}") if name == "postgresql" else None
+        )
+        """Wakes other processes' workers at commit, where the database can."""
+
+    def skip_locked(self, query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+        """Lock the selected rows, skipping rows other transactions hold."""
+        if self.name == "mssql":
+            return query.with_hint(table, "WITH (UPDLOCK, READPAST, ROWLOCK)", "mssql")
+        if self.name == "sqlite":
+            return query
+        return query.with_for_update(skip_locked=True)
+
+    def for_update(self, query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+        """Lock the selected rows, waiting for other holders."""
+        if self.name == "mssql":
+            return query.with_hint(table, "WITH (UPDLOCK, ROWLOCK)", "mssql")
+        if self.name == "sqlite":
+            return query
+        return query.with_for_update()
 
 
 def insert_and_notify(jobs: sa.Table, history: sa.Table) -> sa.Select[Any]:

@@ -1,0 +1,346 @@
+"""The job lifecycle, written once for every store: what creating, claiming, finishing,
+releasing, rescuing and moving jobs do, and what follows (continuations, batch release,
+recurring ticks). Each function runs inside one store `Transaction`; the states themselves
+come from the pure rules of `states.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from uuid import UUID, uuid4
+
+from application.jobs import (
+    BatchId,
+    InvalidTransition,
+    JobId,
+    JobNotFound,
+    JobState,
+    JSONValue,
+)
+from infrastructure.jobs.engine import states
+from infrastructure.jobs.engine.model import (
+    Claim,
+    Finish,
+    Job,
+    Move,
+    NewBatch,
+    Output,
+    RecurringJob,
+    Tick,
+)
+from infrastructure.jobs.engine.transaction import Transaction
+
+
+# --- creating jobs ----------------------------------------------------------------------------
+def create(
+    tx: Transaction, jobs: Sequence[Job], now: dt.datetime, batch: NewBatch | None
+) -> list[JobId]:
+    """Store jobs (and their batch); return their ids, an active key holder's id in place of
+    a job whose unique key it holds.
+
+    Raises:
+        JobNotFound: a `parent_id` names no job (nothing is stored).
+    """
+    parents = {job.parent_id for job in jobs if job.parent_id is not None}
+    found = tx.lock_jobs(parents) if parents else {}
+    if missing := parents - found.keys():
+        raise JobNotFound(f"no parent job {next(iter(missing))}")
+    plain = [job for job in jobs if _plain(job)]
+    tx.insert_jobs(plain, now)
+    ids = [job.id if _plain(job) else _insert_one(tx, job, now) for job in jobs]
+    if batch is not None:
+        _create_batch(tx, batch, ids, now)
+    if any(job.state is JobState.ENQUEUED for job in plain):
+        tx.wake_workers()
+    return ids
+
+
+def _plain(job: Job) -> bool:
+    """No parent and no unique key: nothing to look up before storing it."""
+    return job.parent_id is None and job.unique_key is None
+
+
+def _insert_one(tx: Transaction, job: Job, now: dt.datetime) -> JobId:
+    """A job with a parent or a unique key. The key is looked at first: while an active job
+    holds it, that job stands in for the new one, whatever state the new one would start in."""
+    if job.unique_key is not None and (holder := tx.holder_of(job.unique_key)) is not None:
+        return holder
+    if job.parent_id is not None:
+        parent = tx.lock_jobs([job.parent_id])[job.parent_id]
+        state, reason = states.continuation_start(parent.state, job.continue_on)
+        job = dataclasses.replace(job, state=state, reason=reason)
+    if job.unique_key is not None and job.state in states.ACTIVE_STATES:
+        if not tx.insert_unique(job, now):  # another transaction took the key meanwhile
+            holder = tx.holder_of(job.unique_key)
+            if holder is None:
+                raise RuntimeError(f"unique key {job.unique_key!r} is neither free nor held")
+            return holder
+    else:
+        tx.insert_jobs([job], now)
+    if job.state is JobState.ENQUEUED:
+        tx.wake_workers()
+    return job.id
+
+
+def _create_batch(
+    tx: Transaction, batch: NewBatch, job_ids: Sequence[JobId], now: dt.datetime
+) -> None:
+    tx.insert_batch(batch.id, job_ids=job_ids, continuation=batch.continuation, now=now)
+    if batch.continuation is not None:
+        _insert_one(tx, batch.continuation, now)
+        _release_batch(tx, batch.id, now)
+
+
+# --- moving jobs ------------------------------------------------------------------------------
+def apply(tx: Transaction, moves: Sequence[Move], now: dt.datetime) -> None:
+    """Apply transitions of jobs no worker writes to, and what they let run."""
+    if not moves:
+        return
+    tx.move(moves, now)
+    if any(move.to is JobState.ENQUEUED for move in moves):
+        tx.wake_workers()
+    after_final(tx, [move for move in moves if move.to.is_final], now)
+
+
+def after_final(
+    tx: Transaction,
+    finished: Sequence[Move],
+    now: dt.datetime,
+    batch_ids: set[BatchId] | None = None,
+) -> None:
+    """Release the continuations and batch continuations that jobs reaching a final state
+    let run (and, through `apply`, what those release in turn)."""
+    if not finished:
+        return
+    final_state = {move.job_id: move.to for move in finished}
+    releases = []
+    for child in tx.awaiting_children(final_state.keys()):
+        assert child.parent_id is not None
+        released = states.continuation_release(final_state[child.parent_id], child.continue_on)
+        if released is not None:
+            releases.append(Move(child.id, *released))
+    apply(tx, releases, now)
+    for batch_id in tx.batch_ids(final_state.keys()) if batch_ids is None else batch_ids:
+        _release_batch(tx, batch_id, now)
+
+
+def _release_batch(tx: Transaction, batch_id: BatchId, now: dt.datetime) -> None:
+    """Enqueue the batch's continuation if its jobs' states now allow it. The batch row is
+    locked first, so the last two jobs finishing at once cannot both miss the release."""
+    locked = tx.lock_batch(batch_id)
+    if locked is None:
+        return
+    continuation_id, continue_on = locked
+    continuation = tx.lock_jobs([continuation_id]).get(continuation_id)
+    if continuation is None or continuation.state is not JobState.AWAITING:
+        return
+    released = states.batch_release(tx.batch_states(batch_id, continuation_id), continue_on)
+    if released is not None:
+        apply(tx, [Move(continuation_id, *released)], now)
+
+
+def change_state(
+    tx: Transaction,
+    job_id: JobId,
+    to: JobState,
+    now: dt.datetime,
+    *,
+    reason: str,
+    unless: frozenset[JobState] = frozenset(),
+) -> JobState:
+    """Move one job (delete, requeue); return the state it was in. See `JobStore`."""
+    job = tx.lock_jobs([job_id]).get(job_id)
+    if job is None:
+        raise JobNotFound(f"no job {job_id}")
+    if job.state is to or job.state in unless:
+        return job.state
+    _check_move(tx, job, to)
+    apply(tx, [Move(job_id, to, reason)], now)
+    return job.state
+
+
+def change_states(
+    tx: Transaction,
+    job_ids: Sequence[JobId],
+    to: JobState,
+    now: dt.datetime,
+    *,
+    reason: str,
+    unless: frozenset[JobState] = frozenset(),
+) -> set[JobId]:
+    """Move each job that may move (bulk delete, requeue); return the ids that moved."""
+    moves = []
+    for job in tx.lock_jobs(job_ids).values():
+        if job.state is to or job.state in unless:
+            continue
+        try:
+            _check_move(tx, job, to)
+        except InvalidTransition:
+            continue
+        moves.append(Move(job.id, to, reason))
+    apply(tx, moves, now)
+    return {move.job_id for move in moves}
+
+
+def _check_move(tx: Transaction, job: Job, to: JobState) -> None:
+    """Raises InvalidTransition unless the job may move to `to` now."""
+    states.check_transition(job.id, job.state, to)
+    if to is JobState.ENQUEUED and job.state is JobState.PROCESSING:
+        states.check_transition(job.id, job.state, JobState.DELETED)
+    if job.unique_key is not None and to in states.ACTIVE_STATES:
+        holder = tx.holder_of(job.unique_key)
+        if holder is not None and holder != job.id:
+            raise InvalidTransition(
+                f"job {job.id} cannot move to {to}: job {holder} holds its unique key"
+            )
+
+
+def enqueue_due(tx: Transaction, now: dt.datetime, limit: int) -> int:
+    due = tx.due_jobs(now, limit)
+    apply(tx, [Move(job_id, JobState.ENQUEUED, "due") for job_id in due], now)
+    return len(due)
+
+
+def rescue_expired(tx: Transaction, now: dt.datetime, limit: int) -> int:
+    expired = tx.expired_jobs(now, limit)
+    moves = [Move(job.id, *states.after_lease_expired(job.retry, job.attempt)) for job in expired]
+    apply(tx, moves, now)
+    return len(expired)
+
+
+# --- running jobs -----------------------------------------------------------------------------
+def acquire(
+    tx: Transaction,
+    queues: Sequence[str],
+    now: dt.datetime,
+    *,
+    lease: dt.timedelta,
+    limit: int,
+    server_id: str,
+) -> list[Claim]:
+    """Claim up to `limit` jobs, queues in priority order, oldest first."""
+    token, lease_until, claimed = uuid4(), now + lease, list[Job]()
+    for queue in queues:
+        if len(claimed) >= limit:
+            break
+        claimed += tx.claim(
+            queue,
+            limit=limit - len(claimed),
+            now=now,
+            token=token,
+            lease_until=lease_until,
+            server_id=server_id,
+        )
+    tx.record([claimed_move(job, server_id) for job in claimed], now)
+    return [Claim(job=job, token=token, lease_until=lease_until) for job in claimed]
+
+
+def claimed_move(job: Job, server_id: str) -> Move:
+    """The transition a claim records."""
+    data: dict[str, JSONValue] = {"server_id": server_id, "attempt": job.attempt}
+    return Move(job.id, JobState.PROCESSING, f"claimed by {server_id}", data)
+
+
+def extend(
+    tx: Transaction,
+    tokens: Sequence[tuple[JobId, UUID, Output]],
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> set[JobId]:
+    lost = set()
+    for job_id, token, output in tokens:
+        if tx.extend(job_id, token, now + lease, output):
+            tx.save_logs([(job_id, line) for line in output.logs])
+        else:
+            lost.add(job_id)
+    return lost
+
+
+def finish(tx: Transaction, results: Sequence[Finish], now: dt.datetime) -> list[bool]:
+    """Record outcomes of claimed jobs; False for a stale token."""
+    recorded = tx.write_finishes(results, now)
+    done = [result for result in results if result.job_id in recorded]
+    tx.save_logs([(r.job_id, line) for r in done for line in r.output.logs])
+    tx.record([Move(r.job_id, r.state, r.reason, finish_data(r)) for r in done], now)
+    if any(r.state is JobState.ENQUEUED for r in done):
+        tx.wake_workers()
+    final = [r for r in done if r.state.is_final]
+    after_final(
+        tx,
+        [Move(r.job_id, r.state, r.reason) for r in final],
+        now,
+        batch_ids={r.batch_id for r in final if r.batch_id is not None},
+    )
+    return [result.job_id in recorded for result in results]
+
+
+def finish_data(result: Finish) -> dict[str, JSONValue] | None:
+    """The history data of an outcome: the error, and when a retry runs."""
+    data: dict[str, JSONValue] = {}
+    if result.error is not None:
+        data.update(exception_type=result.error.type, message=result.error.message)
+    if result.run_at is not None:
+        data["run_at"] = result.run_at.isoformat()
+    if result.queue is not None:
+        data["queue"] = result.queue
+    return data or None
+
+
+def release(
+    tx: Transaction, claims: Sequence[tuple[JobId, UUID]], now: dt.datetime, reason: str
+) -> None:
+    """Hand claimed jobs back to their queue, their attempt not counted."""
+    released = tx.unclaim(claims, now)
+    tx.record([Move(job_id, JobState.ENQUEUED, reason) for job_id in released], now)
+    if released:
+        tx.wake_workers()
+
+
+# --- recurring jobs ---------------------------------------------------------------------------
+def upsert_recurring(tx: Transaction, definition: RecurringJob) -> None:
+    """Insert or replace by id; an unchanged schedule keeps its next run, a paused job stays
+    paused, and the last tick is kept."""
+    stored = tx.lock_recurring(definition.id)
+    if stored is None:
+        if tx.insert_recurring(definition):
+            return
+        stored = tx.lock_recurring(definition.id)  # another replica inserted it first
+        assert stored is not None
+    next_run = stored.next_run_at if stored.same_schedule(definition) else definition.next_run_at
+    merged = dataclasses.replace(
+        definition,
+        paused=stored.paused,
+        next_run_at=None if stored.paused else next_run,
+        last_run_at=stored.last_run_at,
+        last_job_id=stored.last_job_id,
+    )
+    tx.update_recurring(merged)
+
+
+def record_ticks(
+    tx: Transaction,
+    recurring_id: str,
+    *,
+    expected_next_run: dt.datetime | None,
+    next_run_at: dt.datetime | None,
+    ticks: Sequence[Tick],
+    now: dt.datetime,
+) -> bool:
+    """Create the ticks' jobs and move the schedule on, unless another replica did: the
+    stored next run must still be the expected one (compare-and-set) and no tick may be in
+    the ledger already."""
+    if tx.ticks_recorded(recurring_id, [tick.fire_at for tick in ticks]):
+        return False
+    moved = tx.move_schedule(
+        recurring_id,
+        expected=expected_next_run,
+        next_run_at=next_run_at,
+        last=ticks[-1] if ticks else None,
+    )
+    if not moved:
+        return False
+    tx.add_ticks(recurring_id, ticks)
+    create(tx, [tick.job for tick in ticks], now, None)
+    return True

@@ -1,0 +1,49 @@
+"""What every store shows of a job the same way: the full view, and the allowed list orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from application.jobs import JobError, JobSort, JobView, JSONValue, LogLine, Transition
+from infrastructure.jobs.engine.model import Job
+
+SORTS: dict[JobSort, tuple[str, bool]] = {
+    JobSort.NEWEST: ("created_at", True),
+    JobSort.OLDEST: ("created_at", False),
+    JobSort.RECENTLY_CHANGED: ("state_at", True),
+    JobSort.LEAST_RECENTLY_CHANGED: ("state_at", False),
+}
+"""Each allowed sort: the summary field (a column of the same name) and whether it descends;
+ties go by id in the same direction."""
+
+
+def job_view(
+    job: Job,
+    *,
+    history: Iterable[Transition],
+    logs: Iterable[LogLine],
+    error: JobError | None,
+    progress: float,
+    result: JSONValue,
+) -> JobView:
+    return JobView(
+        id=job.id,
+        handler=job.handler,
+        args=job.args,
+        kwargs=job.kwargs,
+        queue=job.queue,
+        state=job.state,
+        created_at=job.created_at,
+        run_at=job.run_at,
+        attempt=job.attempt,
+        max_attempts=job.retry.attempts,
+        history=tuple(history),
+        error=error,
+        progress=progress,
+        logs=tuple(logs),
+        result=result,
+        unique_key=job.unique_key,
+        parent_id=job.parent_id,
+        batch_id=job.batch_id,
+        recurring_id=job.recurring_id,
+    )
