@@ -85,12 +85,14 @@ import sqlalchemy as sa  # noqa: E402
 from infrastructure.jobs.clock import SystemClock  # noqa: E402
 from infrastructure.jobs.engine.client import EngineJobService  # noqa: E402
 from infrastructure.jobs.engine.execution import Executor  # noqa: E402
-from infrastructure.jobs.engine.handlers import HandlerRegistry  # noqa: E402
+from infrastructure.jobs.engine.middleware import Middlewares  # noqa: E402
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings  # noqa: E402
+from infrastructure.jobs.handlers import HandlerRegistry  # noqa: E402
 from infrastructure.jobs.sql import migrate  # noqa: E402
 from infrastructure.jobs.sql import store as sql_store  # noqa: E402
 from infrastructure.jobs.sql.database import create_engine  # noqa: E402
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore  # noqa: E402
+from infrastructure.jobs.telemetry import default_middleware  # noqa: E402
 
 DATABASES = ("sqlite", "postgresql", "mariadb")
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
@@ -118,6 +120,11 @@ class BenchJobs:
 
     def noop_sync(self, t_enq: float) -> None:
         common.mark(t_enq)
+
+
+def shipped_middleware() -> Middlewares:
+    """The service's own middleware, as the container registers it: logs, traces, metrics."""
+    return Middlewares(default_middleware())
 
 
 def build_registry() -> HandlerRegistry:
@@ -330,7 +337,9 @@ class OurEngine(common.Adapter):
         self.engine = create_engine(self.url)
         migrate.upgrade(self.engine)
         self.store = SQLAlchemyJobStore(self.engine)
-        self.jobs = EngineJobService(self.store, build_registry(), SystemClock())
+        self.jobs = EngineJobService(
+            self.store, build_registry(), SystemClock(), middleware=shipped_middleware()
+        )
         self.loop = asyncio.new_event_loop()
         self.source = engine_source()
         address = self.url.render_as_string(hide_password=True)
@@ -415,7 +424,14 @@ async def run_worker(db: str, index: int) -> None:
     executor = Executor(build_registry())
     settings = WorkerSettings(queues=(QUEUE,), concurrency=CONCURRENCY, poll_interval=POLL_INTERVAL)
     server_id = f"bench-{socket.gethostname()}-{os.getpid()}"
-    worker = Worker(store, executor, SystemClock(), server_id=server_id, settings=settings)
+    worker = Worker(
+        store,
+        executor,
+        SystemClock(),
+        server_id=server_id,
+        settings=settings,
+        middleware=shipped_middleware(),
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from host.container import Container
+from infrastructure.jobs.backend import EngineBackend
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.worker import Worker
 
@@ -16,3 +18,10 @@ async def drain(scheduler: Scheduler, worker: Worker, *, max_rounds: int = 100) 
             return total
         total += done
     raise AssertionError(f"the engine was still busy after {max_rounds} rounds")
+
+
+def engine_of(container: Container) -> EngineBackend:
+    """The container's backend, which in tests is our engine (memory or SQL)."""
+    backend = container.backend()
+    assert isinstance(backend, EngineBackend)
+    return backend

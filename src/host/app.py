@@ -10,9 +10,10 @@ from fastapi import FastAPI, Request, Response, status
 from host import api, metrics
 from host.container import Container, create_container
 from host.request_context import RequestContextMiddleware
-from host.runtime import JobRuntime, Role
+from host.runtime import JobRuntime
 from host.settings import Settings
 from host.tracing import configure_tracing
+from infrastructure.jobs.backend import Role
 
 ALL_ROLES = frozenset({Role.WORKER, Role.SCHEDULER})
 
@@ -38,7 +39,6 @@ def create_app(
             yield
         finally:
             await runtime.stop()
-            await _shutdown(container)
 
     app = FastAPI(
         title="jobs-service",
@@ -72,9 +72,3 @@ def create_app(
     app.include_router(metrics.router(settings))
     app.add_middleware(RequestContextMiddleware)
     return app
-
-
-async def _shutdown(container: Container) -> None:
-    result = container.shutdown_resources()
-    if result is not None:
-        await result

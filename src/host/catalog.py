@@ -10,6 +10,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from application.jobs import Cron, RetryPolicy
+from domain.clock import Clock
 from domain.invoices import InvoiceJobs
 from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
 from domain.notifications import NotificationJobs
@@ -18,8 +19,7 @@ from domain.users import EmailJobs
 from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings
 from infrastructure.email import LoggingEmailSender
-from infrastructure.jobs.clock import SystemClock
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.persistence.memory import (
     InMemoryInvoiceRepository,
     InMemoryNotificationRepository,
@@ -36,7 +36,8 @@ class Adapters(containers.DeclarativeContainer):
     """The domain ports and their adapters (in memory in this template)."""
 
     temp_directory = providers.Dependency(instance_of=Path)
-    clock = providers.Singleton(SystemClock)
+    clock: providers.Dependency[Clock] = providers.Dependency()
+    """The container's one clock."""
     users = providers.Singleton(InMemoryUserRepository)
     resets = providers.Singleton(InMemoryPasswordResetRepository)
     invoices = providers.Singleton(InMemoryInvoiceRepository)

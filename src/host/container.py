@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from dependency_injector import containers, providers
 
 import host.catalog as catalog
+from application.jobs import JobAdmin, JobService
 from application.use_cases import (
     ForgotPassword,
     RegisterUser,
@@ -20,19 +17,22 @@ from application.use_cases import (
     ScheduleInvoiceReminder,
     SendBulkNotification,
 )
+from domain.clock import Clock
 from host.registrar import RecurringJobRegistrar
 from host.settings import Settings
+from infrastructure.jobs.backend import (
+    BackendContext,
+    DatabaseConfig,
+    JobBackend,
+    create_backend,
+)
 from infrastructure.jobs.clock import SystemClock
-from infrastructure.jobs.engine.admin import EngineJobAdmin
-from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.execution import Executor
-from infrastructure.jobs.engine.handlers import HandlerRegistry
-from infrastructure.jobs.engine.scheduler import Scheduler
-from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
-from infrastructure.jobs.engine.worker import Worker, WorkerSettings
-from infrastructure.jobs.memory.store import InMemoryJobStore
-from infrastructure.jobs.sql.database import create_engine
-from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from infrastructure.jobs.engine.execution import HandlerFactory
+from infrastructure.jobs.engine.middleware import JobMiddleware
+from infrastructure.jobs.engine.watchdog import WatchdogSettings
+from infrastructure.jobs.engine.worker import WorkerSettings
+from infrastructure.jobs.handlers import HandlerRegistry
+from infrastructure.jobs.telemetry import LoggingMiddleware, MetricsMiddleware, TracingMiddleware
 
 T = TypeVar("T")
 
@@ -50,64 +50,76 @@ class ProviderHandlerFactory:
         return instance
 
 
-def database_engine(settings: Settings) -> Iterator[sa.Engine]:
-    engine = create_engine(settings.db.url)
-    yield engine
-    engine.dispose()
-
-
-def server_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def build_registry() -> HandlerRegistry:
-    registry = HandlerRegistry()
+def build_registry(settings: Settings) -> HandlerRegistry:
+    registry = HandlerRegistry(default_retry=settings.jobs.retry.policy())
     catalog.register_handlers(registry)
     return registry
 
 
-def worker_settings(settings: Settings) -> WorkerSettings:
-    jobs = settings.jobs
-    return WorkerSettings(
-        queues=tuple(jobs.queues),
-        concurrency=jobs.concurrency,
-        lease=dt.timedelta(seconds=jobs.lease_seconds),
-        heartbeat_interval=jobs.heartbeat_seconds,
-        poll_interval=jobs.poll_seconds,
-        min_poll_interval=jobs.min_poll_seconds,
-        grace=dt.timedelta(seconds=jobs.shutdown_grace_seconds),
+def backend_context(
+    settings: Settings,
+    registry: HandlerRegistry,
+    handler_factory: HandlerFactory,
+    clock: Clock,
+    middleware: Sequence[JobMiddleware],
+) -> BackendContext:
+    jobs, db = settings.jobs, settings.db
+    return BackendContext(
+        registry=registry,
+        handler_factory=handler_factory,
+        clock=clock,
+        middleware=middleware,
+        database=DatabaseConfig(
+            url=db.url,
+            schema=db.schema_name,
+            table_prefix=db.table_prefix,
+            migrate_on_start=db.migrate_on_start,
+            migration_lock_timeout=db.migration_lock_timeout_seconds,
+        ),
+        worker=WorkerSettings(
+            queues=tuple(jobs.queues),
+            concurrency=jobs.concurrency,
+            lease=dt.timedelta(seconds=jobs.lease_seconds),
+            heartbeat_interval=jobs.heartbeat_seconds,
+            poll_interval=jobs.poll_seconds,
+            min_poll_interval=jobs.min_poll_seconds,
+            grace=dt.timedelta(seconds=jobs.shutdown_grace_seconds),
+        ),
+        watchdog=WatchdogSettings(
+            interval=jobs.watchdog_seconds,
+            server_timeout=dt.timedelta(seconds=jobs.server_timeout_seconds),
+            retention=dt.timedelta(days=jobs.retention_days),
+        ),
+        scheduler_poll_seconds=jobs.scheduler_poll_seconds,
+        payload_limit=jobs.payload_limit_bytes,
+        options=jobs.options,
     )
 
 
-def watchdog_settings(settings: Settings) -> WatchdogSettings:
-    jobs = settings.jobs
-    return WatchdogSettings(
-        interval=jobs.watchdog_seconds,
-        server_timeout=dt.timedelta(seconds=jobs.server_timeout_seconds),
-        retention=dt.timedelta(days=jobs.retention_days),
-    )
+def job_backend(settings: Settings, context: BackendContext) -> JobBackend:
+    """The configured backend; whoever runs it (the runtime, a CLI command) closes it."""
+    return create_backend(settings.jobs.backend, context)
+
+
+def jobs_of(backend: JobBackend) -> JobService:
+    return backend.jobs
+
+
+def admin_of(backend: JobBackend) -> JobAdmin:
+    return backend.admin
 
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    db_engine = providers.Resource(database_engine, settings)
-    job_store = providers.Selector(
-        providers.Callable(lambda s: s.jobs.backend, settings),
-        memory=providers.Singleton(InMemoryJobStore),
-        sql=providers.Singleton(
-            SQLAlchemyJobStore,
-            db_engine,
-            schema=providers.Callable(lambda s: s.db.schema_name, settings),
-            prefix=providers.Callable(lambda s: s.db.table_prefix, settings),
-        ),
-    )
-    handler_registry = providers.Singleton(build_registry)
+    handler_registry = providers.Singleton(build_registry, settings)
 
     # Domain adapters and the handlers built from them, one instance per execution.
     adapters = providers.Container(
-        catalog.Adapters, temp_directory=providers.Callable(lambda s: s.temp_directory, settings)
+        catalog.Adapters,
+        clock=clock,
+        temp_directory=providers.Callable(lambda s: s.temp_directory, settings),
     )
     # The factories themselves (`.provider`), not instances: one instance per execution.
     handler_factories = providers.List(
@@ -115,37 +127,24 @@ class Container(containers.DeclarativeContainer):
     )
     handler_factory = providers.Singleton(ProviderHandlerFactory, handler_factories)
 
-    jobs = providers.Singleton(
-        EngineJobService,
-        job_store,
-        handler_registry,
-        clock,
-        payload_limit=providers.Callable(lambda s: s.jobs.payload_limit_bytes, settings),
+    # Job middleware, run in this order: ours (logs, traces, metrics), then add your own,
+    # e.g. `providers.Singleton(AuditMiddleware, adapters.audit_log)`.
+    middleware = providers.List(
+        providers.Singleton(LoggingMiddleware),
+        providers.Singleton(TracingMiddleware),
+        providers.Singleton(MetricsMiddleware),
     )
-    admin = providers.Singleton(EngineJobAdmin, job_store, handler_registry, jobs, clock)
-    executor = providers.Singleton(
-        Executor,
-        handler_registry,
-        handler_factory,
-        threads=providers.Callable(lambda s: s.jobs.concurrency, settings),
+
+    backend = providers.Singleton(
+        job_backend,
+        settings,
+        providers.Singleton(
+            backend_context, settings, handler_registry, handler_factory, clock, middleware
+        ),
     )
-    worker = providers.Factory(
-        Worker,
-        job_store,
-        executor,
-        clock,
-        server_id=providers.Callable(server_id),
-        settings=providers.Callable(worker_settings, settings),
-    )
-    scheduler = providers.Factory(
-        Scheduler,
-        job_store,
-        clock,
-        poll_interval=providers.Callable(lambda s: s.jobs.scheduler_poll_seconds, settings),
-    )
-    watchdog = providers.Factory(
-        Watchdog, job_store, clock, providers.Callable(watchdog_settings, settings)
-    )
+    jobs = providers.Callable(jobs_of, backend)
+    admin = providers.Callable(admin_of, backend)
+
     register_user = providers.Factory(RegisterUser, jobs, adapters.users, adapters.clock)
     forgot_password = providers.Factory(
         ForgotPassword, jobs, adapters.users, adapters.resets, adapters.clock
@@ -165,5 +164,4 @@ class Container(containers.DeclarativeContainer):
 
 
 def create_container(settings: Settings | None = None) -> Container:
-    container = Container(settings=settings or Settings())
-    return container
+    return Container(settings=settings or Settings())

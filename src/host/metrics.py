@@ -37,8 +37,7 @@ class StoreSample:
     async def refresh(self, container: Container) -> None:
         if self.taken_at is not None and time.monotonic() - self.taken_at < self.max_age:
             return
-        # counts only: admin().stats() would also group an hour of transitions per minute
-        self.counts = await container.job_store().count_by_state()
+        self.counts = await container.admin().count_by_state()
         servers = await container.admin().list_servers()
         self.heartbeats = {s.id: s.heartbeat_at.timestamp() for s in servers}
         self.taken_at = time.monotonic()

@@ -1,30 +1,20 @@
-"""The service's lifecycle inside one process: prepare the schema, declare recurring jobs,
-run the job engine's loops (worker, scheduler, watchdog), stop them gracefully."""
+"""The service's lifecycle inside one process: prepare the job backend's storage, declare
+recurring jobs, run the backend's loops (worker, scheduler, housekeeping), stop them
+gracefully."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from host.container import Container
-from host.settings import Settings
-from infrastructure.jobs.sql import migrate
+from infrastructure.jobs.backend import JobBackend, Role
 
 logger = logging.getLogger(__name__)
 
-Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
-SCHEMA_POLL_SECONDS = 2.0
 BOOT_RETRY_SECONDS = 5.0
 
-
-class Role(enum.StrEnum):
-    WORKER = "worker"
-    SCHEDULER = "scheduler"
 
 
 class JobRuntime:
@@ -33,7 +23,6 @@ class JobRuntime:
 
     def __init__(self, container: Container, roles: frozenset[Role]) -> None:
         self._container = container
-        self._settings: Settings = container.settings()
         self._roles = roles
         self._stopping = asyncio.Event()
         self._boot: asyncio.Task[None] | None = None
@@ -43,6 +32,11 @@ class JobRuntime:
     @property
     def running(self) -> bool:
         return bool(self._loops) and not any(task.done() for task in self._loops)
+
+    @property
+    def _backend(self) -> JobBackend:
+        backend: JobBackend = self._container.backend()
+        return backend
 
     def start(self) -> None:
         self._boot = asyncio.create_task(self._start_loops())
@@ -56,12 +50,12 @@ class JobRuntime:
         for outcome in await asyncio.gather(*self._loops, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error("a job loop failed", exc_info=outcome)
-        await self._container.job_store().close()
+        await self._backend.close()
 
     async def ready(self) -> str | None:
         """None when ready to serve, else why not."""
-        if self._settings.jobs.backend == "sql" and not await self._schema_at_head():
-            return "database unreachable or schema not at head"
+        if (problem := await self._backend.problem()) is not None:
+            return problem
         if not self.running:
             return self._boot_error or "job runtime starting"
         return None
@@ -69,7 +63,7 @@ class JobRuntime:
     async def _start_loops(self) -> None:
         while True:
             try:
-                if await self._prepare_schema():
+                if await self._backend.prepare(self._stopping):
                     return
                 await self._container.registrar().register()
                 break
@@ -81,50 +75,11 @@ class JobRuntime:
         self._boot_error = None
         if self._stopping.is_set():
             return
-        loops: list[Loop] = [self._container.watchdog().run]
-        if Role.WORKER in self._roles:
-            loops.append(self._container.worker().run)
-        if Role.SCHEDULER in self._roles:
-            loops.append(self._container.scheduler().run)
+        loops = self._backend.loops(self._roles)
         self._loops = [asyncio.create_task(loop(self._stopping)) for loop in loops]
         logger.info("job runtime started: %s", ", ".join(sorted(self._roles)) or "watchdog only")
-
-    async def _prepare_schema(self) -> bool:
-        """Migrate, or wait for another process to; True when stopped meanwhile."""
-        if self._settings.jobs.backend != "sql":
-            return False
-        if self._settings.db.migrate_on_start:
-            await asyncio.to_thread(self._migrate)
-            return False
-        while not await self._schema_at_head():
-            logger.warning("waiting for the schema to be migrated to head")
-            if await self._stopped_within(SCHEMA_POLL_SECONDS):
-                return True
-        return False
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return self._stopping.is_set()
-
-    def _migrate(self) -> None:
-        db = self._settings.db
-        migrate.upgrade(
-            self._container.db_engine(),
-            schema=db.schema_name,
-            prefix=db.table_prefix,
-            timeout=db.migration_lock_timeout_seconds,
-        )
-
-    async def _schema_at_head(self) -> bool:
-        db = self._settings.db
-        try:
-            return await asyncio.to_thread(
-                migrate.is_at_head,
-                self._container.db_engine(),
-                schema=db.schema_name,
-                prefix=db.table_prefix,
-            )
-        except Exception:
-            logger.warning("schema check failed", exc_info=True)
-            return False

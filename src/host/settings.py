@@ -9,10 +9,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infrastructure.jobs.sql.database import default_schema
+from application.jobs import OnExhausted, RetryPolicy
+from infrastructure.jobs.backend import BUILT_IN, known_backend
 
 
 class HttpSettings(BaseModel):
@@ -115,21 +116,44 @@ class DatabaseSettings(BaseModel):
         60.0, gt=0, description="How long `migrate` waits for another process's migration."
     )
 
-    @model_validator(mode="after")
-    def _default_schema(self) -> DatabaseSettings:
-        """One place derives the default schema, so `serve`, `migrate`, the workers and the
-        store all use the same one."""
-        if self.schema_name is None:
-            self.schema_name = default_schema(self.url)
-        return self
+
+class RetrySettings(BaseModel):
+    """The retry policy of handlers registered without one (Hangfire's global
+    `AutomaticRetry`); a handler's registration and a call's options still win."""
+
+    attempts: int = Field(10, ge=1, le=1000, description="Executions at most, the first included.")
+    delays: list[float] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Seconds before each retry (the last repeats); empty: exponential backoff.",
+    )
+    base_delay: float = Field(15.0, gt=0, description="First backoff delay in seconds.")
+    max_delay: float = Field(3600.0, gt=0, description="Longest backoff delay in seconds.")
+    on_exhausted: OnExhausted = Field(
+        OnExhausted.FAIL, description="After the last attempt: `fail` (kept) or `delete`."
+    )
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.attempts,
+            delays=tuple(self.delays),
+            base_delay=self.base_delay,
+            max_delay=self.max_delay,
+            on_exhausted=self.on_exhausted,
+        )
 
 
 class JobsSettings(BaseModel):
-    backend: Literal["memory", "sql"] = Field(
+    backend: str = Field(
         "sql",
-        description="Job store adapter: `sql` (the database of `APP_DB__URL`) or `memory` "
-        "(inside one process, lost on restart).",
+        description="Job adapter: `sql` (the database of `APP_DB__URL`), `memory` (inside one "
+        "process, lost on restart), or another's `package.module:Class`.",
     )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="The adapter's own settings, by name (`APP_JOBS__OPTIONS__<NAME>`).",
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     queues: list[str] = Field(
         default_factory=lambda: ["critical", "default", "low"],
         min_length=1,
@@ -177,6 +201,13 @@ class JobsSettings(BaseModel):
         None,
         description="Declare the sample every-minute recurring job; default: on in `dev`.",
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        if not known_backend(name):
+            raise ValueError(f"choose one of {', '.join(BUILT_IN)} or package.module:Class")
+        return name
 
 
 class Settings(BaseSettings):

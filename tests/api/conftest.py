@@ -26,7 +26,6 @@ from fastapi import FastAPI
 from application.jobs import JobId, JobState
 from host.app import ALL_ROLES, create_app
 from host.container import Container
-from host.runtime import Role
 from host.settings import (
     ApiKey,
     AuthSettings,
@@ -36,6 +35,7 @@ from host.settings import (
     Scope,
     Settings,
 )
+from infrastructure.jobs.backend import Role
 from infrastructure.jobs.sql.tables import build_metadata
 from tests.databases import empty_tables
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from application.jobs import JobId, JobState
 from tests.api.conftest import WAIT_SECONDS, client_of, container_of, wait_for_state
+from tests.engine_loop import engine_of
 
 PROBLEM = "application/problem+json"
 HOUR = 3600
@@ -263,7 +264,7 @@ async def test_processing_job_cannot_be_requeued(idle_app: FastAPI) -> None:
     async with client_of(idle_app) as client:
         created = await enqueue(client, "HeartbeatJobs.beat", queue="probe")
         container = container_of(idle_app)
-        claims = await container.job_store().acquire(
+        claims = await engine_of(container).store.acquire(
             ["probe"],
             now=container.clock().now(),
             lease=dt.timedelta(minutes=5),

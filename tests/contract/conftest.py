@@ -1,7 +1,9 @@
-"""The `engine` fixture: one engine (client, worker, scheduler, watchdog) per store adapter.
+"""The `engine` fixture: one engine (client, worker, scheduler, watchdog) per job backend.
 
-Add a SQL adapter by adding an entry to `ADAPTERS`: an async context manager that yields a
-fresh, empty store and cleans up (drops its schema) on exit.
+Each entry of `ADAPTERS` is an async context manager that yields a fresh backend on an empty
+store and closes it on exit. The SQL entries run the engine over a store on the session's
+database of each kind; `toy` is a backend from a test package (`tests.plugins`), loaded by
+name like any other, on which only the tests marked `smoke` run.
 """
 
 from __future__ import annotations
@@ -17,15 +19,23 @@ import pytest
 import sqlalchemy as sa
 
 from application.jobs import JobService
+from infrastructure.jobs.backend import (
+    BackendContext,
+    DatabaseConfig,
+    EngineBackend,
+    create_backend,
+)
 from infrastructure.jobs.clock import FakeClock
+from infrastructure.jobs.engine.admin import EngineJobAdmin
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.execution import Executor
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.engine.execution import Executor, construct
+from infrastructure.jobs.engine.middleware import JobMiddleware, Middlewares
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.store import JobStore
-from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
+from infrastructure.jobs.engine.watchdog import Watchdog
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
-from infrastructure.jobs.memory.store import InMemoryJobStore
+from infrastructure.jobs.handlers import HandlerRegistry
+from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import SERVER_URLS, empty_tables
@@ -38,40 +48,64 @@ SERVER_ID = "server-a"
 QUEUES = ("critical", "default", "low")
 LEASE = dt.timedelta(seconds=30)
 MAX_DRAIN_ROUNDS = 100
+TOY_BACKEND = "tests.plugins.toy_backend:ToyBackend"
+DEAD_LETTER = "dead-letter"
 
-StoreFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[JobStore]]
+BackendFactory = Callable[
+    [pytest.FixtureRequest, BackendContext], AbstractAsyncContextManager[EngineBackend]
+]
 
 
 @asynccontextmanager
-async def memory_store(request: pytest.FixtureRequest) -> AsyncIterator[JobStore]:
-    yield InMemoryJobStore()
+async def closing(backend: EngineBackend) -> AsyncIterator[EngineBackend]:
+    try:
+        yield backend
+    finally:
+        await backend.close()
 
 
-def sql_store(kind: str) -> StoreFactory:
-    """A store on the session's database of `kind`, its tables emptied for each test."""
+def memory_backend(request: pytest.FixtureRequest, context: BackendContext) -> Any:
+    return closing(MemoryBackend(context))
 
-    @asynccontextmanager
-    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[JobStore]:
+
+def toy_backend(request: pytest.FixtureRequest, context: BackendContext) -> Any:
+    backend = create_backend(TOY_BACKEND, context)
+    assert isinstance(backend, EngineBackend)
+    return closing(backend)
+
+
+def sql_backend(kind: str) -> BackendFactory:
+    """The engine over a store on the session's database of `kind`, its tables emptied."""
+
+    def factory(request: pytest.FixtureRequest, context: BackendContext) -> Any:
         engine: sa.Engine = request.getfixturevalue(f"{kind.replace('-', '_')}_engine")
         store = SQLAlchemyJobStore(engine)
         empty_tables(engine, store.metadata)
-        try:
-            yield store
-        finally:
-            await store.close()
+        return closing(EngineBackend(store, context))
 
     return factory
 
 
-ADAPTERS: dict[str, StoreFactory] = {
-    "memory": memory_store,
-    "sqlite": sql_store("sqlite"),
-    "postgresql": sql_store("postgresql"),
-    "mariadb": sql_store("mariadb"),
-    "mariadb-odbc": sql_store("mariadb-odbc"),  # pyodbc, the driver path of SQL Server
+ADAPTERS: dict[str, BackendFactory] = {
+    "memory": memory_backend,
+    "sqlite": sql_backend("sqlite"),
+    "postgresql": sql_backend("postgresql"),
+    "mariadb": sql_backend("mariadb"),
+    "mariadb-odbc": sql_backend("mariadb-odbc"),  # pyodbc, the driver path of SQL Server
+    "toy": toy_backend,
 }
 if "mssql" in SERVER_URLS:  # opt-in: TEST_MSSQL_URL
-    ADAPTERS["mssql"] = sql_store("mssql")
+    ADAPTERS["mssql"] = sql_backend("mssql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The toy backend runs the smoke subset only."""
+    deselected = [
+        item for item in items if "[toy" in item.nodeid and item.get_closest_marker("smoke") is None
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 @dataclass
@@ -80,14 +114,25 @@ class Engine:
 
     clock: FakeClock
     registry: HandlerRegistry
-    store: JobStore
+    backend: EngineBackend
     jobs: JobService
     """The port, as application code sees it (so mypy checks handler arguments)."""
-    executor: Executor
     worker: Worker
     scheduler: Scheduler
     watchdog: Watchdog
     extra_workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def store(self) -> JobStore:
+        return self.backend.store
+
+    @property
+    def executor(self) -> Executor:
+        return self.backend.executor
+
+    @property
+    def admin(self) -> EngineJobAdmin:
+        return self.backend.admin
 
     async def drain(self) -> int:
         return await drain(self.scheduler, self.worker, max_rounds=MAX_DRAIN_ROUNDS)
@@ -96,17 +141,39 @@ class Engine:
         """Run `worker.run_once()` in a task, to act on the store while its jobs run."""
         return asyncio.create_task(self.worker.run_once())
 
-    def new_worker(self, *, server_id: str = "server-b", **settings: Any) -> Worker:
-        """Another worker on the same store and handlers, with its own settings."""
+    def new_worker(
+        self,
+        *,
+        server_id: str = "server-b",
+        middleware: list[JobMiddleware] | None = None,
+        **settings: Any,
+    ) -> Worker:
+        """Another worker on the same store and handlers, with its own settings (and
+        middleware, if given)."""
         worker = Worker(
             self.store,
             self.executor,
             self.clock,
             server_id=server_id,
             settings=WorkerSettings(**{"queues": QUEUES, "lease": LEASE, **settings}),
+            middleware=None if middleware is None else Middlewares(middleware),
         )
         self.extra_workers.append(worker)
         return worker
+
+    def with_middleware(self, *middleware: JobMiddleware) -> tuple[EngineJobService, Worker]:
+        """A client and a worker on this store with these middleware."""
+        chain = Middlewares(middleware)
+        jobs = EngineJobService(self.store, self.registry, self.clock, middleware=chain)
+        worker = Worker(
+            self.store,
+            self.executor,
+            self.clock,
+            server_id="server-m",
+            settings=WorkerSettings(queues=(*QUEUES, DEAD_LETTER), lease=LEASE),
+            middleware=chain,
+        )
+        return jobs, worker
 
     def new_scheduler(self, store: JobStore | None = None) -> Scheduler:
         return Scheduler(store or self.store, self.clock)
@@ -121,28 +188,22 @@ def journal() -> Iterator[type[Journal]]:
 
 @pytest.fixture(params=list(ADAPTERS))
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
-    factory = ADAPTERS[request.param]
     clock = FakeClock(START)
     registry = build_registry()
-    async with factory(request) as store:
-        executor = Executor(registry)
-        harness = Engine(
+    context = BackendContext(
+        registry=registry,
+        handler_factory=construct,
+        clock=clock,
+        database=DatabaseConfig(url="sqlite://"),  # the SQL entries bring their own store
+        worker=WorkerSettings(queues=QUEUES, concurrency=4, lease=LEASE),
+    )
+    async with ADAPTERS[request.param](request, context) as backend:
+        yield Engine(
             clock=clock,
             registry=registry,
-            store=store,
-            jobs=EngineJobService(store, registry, clock),
-            executor=executor,
-            worker=Worker(
-                store,
-                executor,
-                clock,
-                server_id=SERVER_ID,
-                settings=WorkerSettings(queues=QUEUES, concurrency=4, lease=LEASE),
-            ),
-            scheduler=Scheduler(store, clock),
-            watchdog=Watchdog(store, clock, WatchdogSettings()),
+            backend=backend,
+            jobs=backend.jobs,
+            worker=backend.worker(server_id=SERVER_ID),
+            scheduler=backend.scheduler(),
+            watchdog=backend.watchdog(),
         )
-        try:
-            yield harness
-        finally:
-            executor.shutdown()

@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from application.jobs import JobContext, RetryPolicy
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 
 WAIT_LIMIT = 10.0
 """Upper bound for any wait inside a handler, so a broken test cannot hang a thread."""

@@ -32,7 +32,8 @@ class Boom(Exception):
 # --- continuations -------------------------------------------------------------------------------
 
 
-async def test_continuation_waits_until_parent_succeeds(engine: Engine):
+@pytest.mark.smoke
+async def test_continuation_waits_until_parent_succeeds(engine: Engine) -> None:
     parent = await engine.jobs.schedule(dt.timedelta(minutes=1), Recorder.record, 1)
     child = await engine.jobs.continue_with(parent, Recorder.record, 2)
 
@@ -56,7 +57,7 @@ async def test_continuation_waits_until_parent_succeeds(engine: Engine):
     ]
 
 
-async def test_chain_of_continuations_runs_in_order(engine: Engine):
+async def test_chain_of_continuations_runs_in_order(engine: Engine) -> None:
     first = await engine.jobs.enqueue(Recorder.record, 1)
     second = await engine.jobs.continue_with(first, Recorder.record_async, 2)
     await engine.jobs.continue_with(second, Recorder.record, 3)
@@ -68,7 +69,7 @@ async def test_chain_of_continuations_runs_in_order(engine: Engine):
 
 async def test_continuation_on_success_keeps_waiting_while_parent_retries_and_fails(
     engine: Engine,
-):
+) -> None:
     parent = await engine.jobs.options(retry=ONE_RETRY).enqueue(Recorder.fail, "x")
     child = await engine.jobs.continue_with(parent, Recorder.record, 2)
 
@@ -81,7 +82,9 @@ async def test_continuation_on_success_keeps_waiting_while_parent_retries_and_fa
     assert Journal.values("record") == []
 
 
-async def test_continuation_runs_when_a_failed_parent_is_requeued_and_succeeds(engine: Engine):
+async def test_continuation_runs_when_a_failed_parent_is_requeued_and_succeeds(
+    engine: Engine,
+) -> None:
     parent = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Contextual.flaky, 2)
     child = await engine.jobs.continue_with(parent, Recorder.record, 2)
     await engine.drain()
@@ -93,7 +96,7 @@ async def test_continuation_runs_when_a_failed_parent_is_requeued_and_succeeds(e
     assert (await engine.jobs.get(child)).state is S.SUCCEEDED
 
 
-async def test_continuation_on_any_finished_state_runs_after_failure(engine: Engine):
+async def test_continuation_on_any_finished_state_runs_after_failure(engine: Engine) -> None:
     parent = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "x")
     child = await engine.jobs.options(continue_on=ContinueOn.ANY_FINISHED).continue_with(
         parent, Recorder.record, 2
@@ -105,7 +108,7 @@ async def test_continuation_on_any_finished_state_runs_after_failure(engine: Eng
     assert Journal.values("record") == [2]
 
 
-async def test_continuation_on_any_finished_state_runs_after_deletion(engine: Engine):
+async def test_continuation_on_any_finished_state_runs_after_deletion(engine: Engine) -> None:
     parent = await engine.jobs.schedule(dt.timedelta(hours=1), Recorder.record, 1)
     child = await engine.jobs.options(continue_on=ContinueOn.ANY_FINISHED).continue_with(
         parent, Recorder.record, 2
@@ -118,7 +121,7 @@ async def test_continuation_on_any_finished_state_runs_after_deletion(engine: En
     assert Journal.values("record") == [2]
 
 
-async def test_deleting_the_parent_deletes_its_on_success_continuation(engine: Engine):
+async def test_deleting_the_parent_deletes_its_on_success_continuation(engine: Engine) -> None:
     parent = await engine.jobs.schedule(dt.timedelta(hours=1), Recorder.record, 1)
     child = await engine.jobs.continue_with(parent, Recorder.record, 2)
 
@@ -132,7 +135,9 @@ async def test_deleting_the_parent_deletes_its_on_success_continuation(engine: E
     assert Journal.calls == []
 
 
-async def test_continuation_created_after_parent_succeeded_is_enqueued_at_once(engine: Engine):
+async def test_continuation_created_after_parent_succeeded_is_enqueued_at_once(
+    engine: Engine,
+) -> None:
     parent = await engine.jobs.enqueue(Recorder.record, 1)
     await engine.drain()
 
@@ -143,7 +148,7 @@ async def test_continuation_created_after_parent_succeeded_is_enqueued_at_once(e
     assert Journal.values("record") == [1, 2]
 
 
-async def test_continuation_created_after_parent_was_deleted_is_deleted(engine: Engine):
+async def test_continuation_created_after_parent_was_deleted_is_deleted(engine: Engine) -> None:
     parent = await engine.jobs.enqueue(Recorder.record, 1)
     await engine.jobs.delete(parent)
 
@@ -158,7 +163,7 @@ async def test_continuation_created_after_parent_was_deleted_is_deleted(engine: 
 
 async def test_continuation_created_after_parent_failed_waits_or_runs_by_option(
     engine: Engine,
-):
+) -> None:
     parent = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "x")
     await engine.drain()
 
@@ -171,7 +176,7 @@ async def test_continuation_created_after_parent_failed_waits_or_runs_by_option(
     assert (await engine.jobs.get(on_any)).state is S.ENQUEUED
 
 
-async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engine):
+async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engine) -> None:
     with pytest.raises(JobNotFound):
         await engine.jobs.continue_with(JobId(uuid4()), Recorder.record, 1)
 
@@ -179,7 +184,8 @@ async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engin
 # --- batches -------------------------------------------------------------------------------------
 
 
-async def test_batch_creates_its_jobs_when_the_block_ends(engine: Engine):
+@pytest.mark.smoke
+async def test_batch_creates_its_jobs_when_the_block_ends(engine: Engine) -> None:
     async with engine.jobs.batch() as batch:
         ids = [await batch.enqueue(Recorder.record, n) for n in range(3)]
         with pytest.raises(JobNotFound):
@@ -201,7 +207,7 @@ async def test_batch_creates_its_jobs_when_the_block_ends(engine: Engine):
     assert (await engine.jobs.get_batch(batch.id)).counts[S.SUCCEEDED] == 3
 
 
-async def test_exception_inside_the_batch_block_creates_nothing(engine: Engine):
+async def test_exception_inside_the_batch_block_creates_nothing(engine: Engine) -> None:
     with pytest.raises(Boom):
         async with engine.jobs.batch() as batch:
             job_id = await batch.enqueue(Recorder.record, 1)
@@ -217,7 +223,7 @@ async def test_exception_inside_the_batch_block_creates_nothing(engine: Engine):
     assert Journal.calls == []
 
 
-async def test_invalid_job_inside_the_batch_block_creates_nothing(engine: Engine):
+async def test_invalid_job_inside_the_batch_block_creates_nothing(engine: Engine) -> None:
     with pytest.raises(InvalidArguments):
         async with engine.jobs.batch() as batch:
             job_id = await batch.enqueue(Recorder.record, 1)
@@ -229,7 +235,7 @@ async def test_invalid_job_inside_the_batch_block_creates_nothing(engine: Engine
         await engine.jobs.get_batch(batch.id)
 
 
-async def test_batch_progress_counts_jobs_by_state(engine: Engine):
+async def test_batch_progress_counts_jobs_by_state(engine: Engine) -> None:
     async with engine.jobs.options(retry=ONE_RETRY).batch() as batch:
         await batch.enqueue(Recorder.record, 1)
         await batch.enqueue(Recorder.record, 2)
@@ -244,7 +250,7 @@ async def test_batch_progress_counts_jobs_by_state(engine: Engine):
     assert progress.finished == 2
 
 
-async def test_batch_continuation_runs_only_when_all_jobs_finished(engine: Engine):
+async def test_batch_continuation_runs_only_when_all_jobs_finished(engine: Engine) -> None:
     async with engine.jobs.options(retry=ONE_RETRY).batch() as batch:
         await batch.enqueue(Recorder.record, 1)
         await batch.enqueue(Contextual.flaky, 2)
@@ -263,7 +269,7 @@ async def test_batch_continuation_runs_only_when_all_jobs_finished(engine: Engin
     assert (await engine.jobs.get_batch(batch.id)).finished == 2
 
 
-async def test_batch_continuation_does_not_run_when_a_job_failed(engine: Engine):
+async def test_batch_continuation_does_not_run_when_a_job_failed(engine: Engine) -> None:
     async with engine.jobs.options(retry=RetryPolicy.none()).batch() as batch:
         await batch.enqueue(Recorder.record, 1)
         await batch.enqueue(Recorder.fail, "x")
@@ -276,7 +282,7 @@ async def test_batch_continuation_does_not_run_when_a_job_failed(engine: Engine)
     assert (await engine.jobs.get(summary)).state is S.AWAITING
 
 
-async def test_batch_continuation_on_any_finished_runs_after_failures(engine: Engine):
+async def test_batch_continuation_on_any_finished_runs_after_failures(engine: Engine) -> None:
     async with engine.jobs.options(
         retry=RetryPolicy.none(), continue_on=ContinueOn.ANY_FINISHED
     ).batch() as batch:
@@ -290,7 +296,7 @@ async def test_batch_continuation_on_any_finished_runs_after_failures(engine: En
     assert Journal.values("pair") == [("summary", "sent")]
 
 
-async def test_batch_continuation_waits_for_a_running_job(engine: Engine):
+async def test_batch_continuation_waits_for_a_running_job(engine: Engine) -> None:
     async with engine.jobs.batch() as batch:
         await batch.enqueue(Blocking.hold, "batch job")
         summary = batch.then(Recorder.pair, "summary", "sent")
@@ -305,7 +311,7 @@ async def test_batch_continuation_waits_for_a_running_job(engine: Engine):
     assert (await engine.jobs.get(summary)).state is S.ENQUEUED
 
 
-async def test_deleting_a_batch_job_counts_as_finished_for_any_finished(engine: Engine):
+async def test_deleting_a_batch_job_counts_as_finished_for_any_finished(engine: Engine) -> None:
     async with engine.jobs.options(continue_on=ContinueOn.ANY_FINISHED).batch() as batch:
         first = await batch.enqueue(Recorder.record, 1)
         second = await batch.enqueue(Recorder.record, 2)
@@ -318,7 +324,7 @@ async def test_deleting_a_batch_job_counts_as_finished_for_any_finished(engine: 
     assert (await engine.jobs.get(summary)).state is S.ENQUEUED
 
 
-async def test_empty_batch_with_a_continuation_runs_it_at_once(engine: Engine):
+async def test_empty_batch_with_a_continuation_runs_it_at_once(engine: Engine) -> None:
     async with engine.jobs.batch() as batch:
         summary = batch.then(Recorder.pair, "empty", "batch")
 
@@ -326,6 +332,6 @@ async def test_empty_batch_with_a_continuation_runs_it_at_once(engine: Engine):
     assert (await engine.jobs.get_batch(batch.id)).total == 0
 
 
-async def test_get_batch_of_unknown_id_raises_batch_not_found(engine: Engine):
+async def test_get_batch_of_unknown_id_raises_batch_not_found(engine: Engine) -> None:
     with pytest.raises(BatchNotFound):
         await engine.jobs.get_batch(BatchId(uuid4()))

@@ -47,7 +47,10 @@ def states(history: tuple[Transition, ...]) -> list[JobState]:
 # --- enqueue and get ---------------------------------------------------------------------------
 
 
-async def test_enqueued_job_runs_once_with_its_arguments_and_stores_the_result(engine: Engine):
+@pytest.mark.smoke
+async def test_enqueued_job_runs_once_with_its_arguments_and_stores_the_result(
+    engine: Engine,
+) -> None:
     job_id = await engine.jobs.enqueue(Recorder.record, 21)
 
     view = await engine.jobs.get(job_id)
@@ -66,7 +69,7 @@ async def test_enqueued_job_runs_once_with_its_arguments_and_stores_the_result(e
     assert view.error is None
 
 
-async def test_async_handler_runs_and_its_result_is_stored(engine: Engine):
+async def test_async_handler_runs_and_its_result_is_stored(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Recorder.record_async, 5)
 
     await engine.drain()
@@ -75,12 +78,12 @@ async def test_async_handler_runs_and_its_result_is_stored(engine: Engine):
     assert (await engine.jobs.get(job_id)).result == 15
 
 
-async def test_get_of_unknown_job_raises_job_not_found(engine: Engine):
+async def test_get_of_unknown_job_raises_job_not_found(engine: Engine) -> None:
     with pytest.raises(JobNotFound):
         await engine.jobs.get(JobId(uuid4()))
 
 
-async def test_history_records_every_transition_with_time_and_reason(engine: Engine):
+async def test_history_records_every_transition_with_time_and_reason(engine: Engine) -> None:
     job_id = await engine.jobs.schedule(dt.timedelta(minutes=5), Recorder.record, 1)
     engine.clock.advance(dt.timedelta(minutes=5))
     await engine.scheduler.tick()
@@ -99,7 +102,7 @@ async def test_history_records_every_transition_with_time_and_reason(engine: Eng
     assert history[2].data.get("attempt") == 1
 
 
-async def test_failure_records_the_error_and_the_reason(engine: Engine):
+async def test_failure_records_the_error_and_the_reason(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "boom")
 
     await engine.drain()
@@ -117,7 +120,8 @@ async def test_failure_records_the_error_and_the_reason(engine: Engine):
 # --- schedule ------------------------------------------------------------------------------------
 
 
-async def test_job_scheduled_with_a_delay_runs_only_when_due(engine: Engine):
+@pytest.mark.smoke
+async def test_job_scheduled_with_a_delay_runs_only_when_due(engine: Engine) -> None:
     job_id = await engine.jobs.schedule(dt.timedelta(hours=24), Recorder.record, 1)
 
     view = await engine.jobs.get(job_id)
@@ -135,7 +139,7 @@ async def test_job_scheduled_with_a_delay_runs_only_when_due(engine: Engine):
     assert (await engine.jobs.get(job_id)).state is S.SUCCEEDED
 
 
-async def test_job_scheduled_at_an_aware_instant_runs_at_that_instant(engine: Engine):
+async def test_job_scheduled_at_an_aware_instant_runs_at_that_instant(engine: Engine) -> None:
     due = dt.datetime(2026, 1, 5, 12, 30, tzinfo=ZoneInfo("Asia/Kolkata"))  # 07:00 UTC
     later = dt.datetime(2026, 1, 5, 16, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 15:00 UTC
 
@@ -152,12 +156,12 @@ async def test_job_scheduled_at_an_aware_instant_runs_at_that_instant(engine: En
     assert Journal.calls == [("record", 1), ("record", 2)]
 
 
-async def test_naive_datetime_is_refused(engine: Engine):
+async def test_naive_datetime_is_refused(engine: Engine) -> None:
     with pytest.raises(InvalidSchedule, match="naive"):
         await engine.jobs.schedule(dt.datetime(2026, 1, 6, 9, 0), Recorder.record, 1)
 
 
-async def test_negative_delay_is_refused(engine: Engine):
+async def test_negative_delay_is_refused(engine: Engine) -> None:
     with pytest.raises(InvalidSchedule):
         await engine.jobs.schedule(dt.timedelta(seconds=-1), Recorder.record, 1)
 
@@ -165,7 +169,7 @@ async def test_negative_delay_is_refused(engine: Engine):
 # --- argument checking ---------------------------------------------------------------------------
 
 
-async def test_argument_of_the_wrong_type_is_refused_naming_it(engine: Engine):
+async def test_argument_of_the_wrong_type_is_refused_naming_it(engine: Engine) -> None:
     with pytest.raises(InvalidArguments) as caught:
         await engine.jobs.enqueue(Recorder.record, "not a number")  # type: ignore[arg-type]
 
@@ -173,21 +177,21 @@ async def test_argument_of_the_wrong_type_is_refused_naming_it(engine: Engine):
     assert "'value'" in str(caught.value)
 
 
-async def test_missing_argument_is_refused_naming_it(engine: Engine):
+async def test_missing_argument_is_refused_naming_it(engine: Engine) -> None:
     with pytest.raises(InvalidArguments) as caught:
         await engine.jobs.enqueue(Recorder.pair, "a")  # type: ignore[call-arg]
 
     assert caught.value.argument == "second"
 
 
-async def test_unknown_keyword_is_refused_naming_it(engine: Engine):
+async def test_unknown_keyword_is_refused_naming_it(engine: Engine) -> None:
     with pytest.raises(InvalidArguments) as caught:
         await engine.jobs.enqueue(Recorder.pair, "a", "b", third="c")  # type: ignore[call-arg]
 
     assert caught.value.argument == "third"
 
 
-async def test_argument_that_is_not_json_is_refused_naming_it(engine: Engine):
+async def test_argument_that_is_not_json_is_refused_naming_it(engine: Engine) -> None:
     with pytest.raises(InvalidArguments) as caught:
         await engine.jobs.enqueue(Recorder.anything, value=object())
 
@@ -195,7 +199,7 @@ async def test_argument_that_is_not_json_is_refused_naming_it(engine: Engine):
     assert "'value'" in str(caught.value)
 
 
-async def test_refused_arguments_also_refuse_schedule_and_continuations(engine: Engine):
+async def test_refused_arguments_also_refuse_schedule_and_continuations(engine: Engine) -> None:
     parent = await engine.jobs.enqueue(Recorder.record, 1)
     with pytest.raises(InvalidArguments):
         await engine.jobs.schedule(dt.timedelta(1), Recorder.record, "x")  # type: ignore[arg-type]
@@ -211,7 +215,7 @@ async def test_refused_arguments_also_refuse_schedule_and_continuations(engine: 
     assert await engine.jobs.list_recurring() == []
 
 
-async def test_json_types_reach_the_handler_as_the_annotated_types(engine: Engine):
+async def test_json_types_reach_the_handler_as_the_annotated_types(engine: Engine) -> None:
     when = dt.datetime(2026, 2, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
     ident = UUID("12345678-1234-5678-1234-567812345678")
     job_id = await engine.jobs.enqueue(
@@ -261,7 +265,7 @@ async def test_json_types_reach_the_handler_as_the_annotated_types(engine: Engin
     assert type(received["money"]) is Money
 
 
-async def test_arguments_are_stored_as_json(engine: Engine):
+async def test_arguments_are_stored_as_json(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(
         Recorder.typed,
         "t",
@@ -294,7 +298,9 @@ async def test_arguments_are_stored_as_json(engine: Engine):
     assert view.kwargs == {}
 
 
-async def test_payload_over_the_limit_is_refused_naming_the_largest_argument(engine: Engine):
+async def test_payload_over_the_limit_is_refused_naming_the_largest_argument(
+    engine: Engine,
+) -> None:
     with pytest.raises(PayloadTooLarge) as caught:
         await engine.jobs.enqueue(Recorder.pair, "small", "x" * 70_000)
 
@@ -303,7 +309,7 @@ async def test_payload_over_the_limit_is_refused_naming_the_largest_argument(eng
     assert "'second'" in str(caught.value)
 
 
-async def test_payload_limit_is_configurable(engine: Engine):
+async def test_payload_limit_is_configurable(engine: Engine) -> None:
     small = EngineJobService(engine.store, engine.registry, engine.clock, payload_limit=20)
 
     await small.enqueue(Recorder.pair, "a", "b")
@@ -317,7 +323,7 @@ async def test_payload_limit_is_configurable(engine: Engine):
 # --- the allow-list ------------------------------------------------------------------------------
 
 
-async def test_unregistered_handler_is_refused_at_enqueue(engine: Engine):
+async def test_unregistered_handler_is_refused_at_enqueue(engine: Engine) -> None:
     with pytest.raises(HandlerNotRegistered):
         await engine.jobs.enqueue(Unregistered.run, 1)
     with pytest.raises(HandlerNotRegistered):
@@ -326,7 +332,7 @@ async def test_unregistered_handler_is_refused_at_enqueue(engine: Engine):
         await engine.jobs.add_or_update_recurring("r", "* * * * *", Unregistered.run, 1)
 
 
-async def test_worker_runs_only_handlers_on_its_own_allow_list(engine: Engine):
+async def test_worker_runs_only_handlers_on_its_own_allow_list(engine: Engine) -> None:
     other_registry = build_registry()
     other_registry.register(Unregistered.run)
     other_client = EngineJobService(engine.store, other_registry, engine.clock)
@@ -341,7 +347,9 @@ async def test_worker_runs_only_handlers_on_its_own_allow_list(engine: Engine):
     assert view.error.type.endswith("HandlerNotRegistered")
 
 
-async def test_handler_parameters_named_like_port_options_are_still_callable(engine: Engine):
+async def test_handler_parameters_named_like_port_options_are_still_callable(
+    engine: Engine,
+) -> None:
     job_id = await engine.jobs.enqueue(Recorder.with_port_names, queue="q", timezone="Mars/Base")
     await engine.jobs.add_or_update_recurring(
         "port-names", "0 * * * *", Recorder.with_port_names, "q2", timezone="Asia/Kolkata"
@@ -364,7 +372,7 @@ async def test_handler_parameters_named_like_port_options_are_still_callable(eng
 # --- options -------------------------------------------------------------------------------------
 
 
-async def test_options_come_from_the_registration_unless_given_per_call(engine: Engine):
+async def test_options_come_from_the_registration_unless_given_per_call(engine: Engine) -> None:
     from_registration = await engine.jobs.enqueue(Registered.on_low, 1)
     per_call = await engine.jobs.options(
         queue="critical", retry=RetryPolicy(attempts=7), timeout=dt.timedelta(seconds=3)
@@ -378,7 +386,7 @@ async def test_options_come_from_the_registration_unless_given_per_call(engine: 
     assert overridden.max_attempts == 7
 
 
-async def test_options_views_combine_and_leave_the_service_unchanged(engine: Engine):
+async def test_options_views_combine_and_leave_the_service_unchanged(engine: Engine) -> None:
     critical = engine.jobs.options(queue="critical")
     both = critical.options(unique_key="k")
 
@@ -391,7 +399,7 @@ async def test_options_views_combine_and_leave_the_service_unchanged(engine: Eng
     assert (view.queue, view.unique_key) == ("default", None)
 
 
-async def test_worker_takes_queues_in_priority_order(engine: Engine):
+async def test_worker_takes_queues_in_priority_order(engine: Engine) -> None:
     await engine.jobs.options(queue="low").enqueue(Recorder.record, 3)
     await engine.jobs.enqueue(Recorder.record, 2)
     await engine.jobs.options(queue="critical").enqueue(Recorder.record, 1)
@@ -404,7 +412,8 @@ async def test_worker_takes_queues_in_priority_order(engine: Engine):
     assert Journal.values("record") == [1, 2, 3]
 
 
-async def test_unique_key_returns_the_active_job_until_it_finishes(engine: Engine):
+@pytest.mark.smoke
+async def test_unique_key_returns_the_active_job_until_it_finishes(engine: Engine) -> None:
     unique = engine.jobs.options(unique_key="welcome:42")
     first = await unique.enqueue(Recorder.record, 1)
     second = await unique.enqueue(Recorder.record, 2)
@@ -421,7 +430,7 @@ async def test_unique_key_returns_the_active_job_until_it_finishes(engine: Engin
     assert sorted(Journal.values("record")) == [1, 3]  # type: ignore[type-var]
 
 
-async def test_unique_key_is_held_by_scheduled_jobs_too(engine: Engine):
+async def test_unique_key_is_held_by_scheduled_jobs_too(engine: Engine) -> None:
     unique = engine.jobs.options(unique_key="reminder")
     first = await unique.schedule(dt.timedelta(hours=1), Recorder.record, 1)
 
@@ -434,7 +443,8 @@ async def test_unique_key_is_held_by_scheduled_jobs_too(engine: Engine):
 # --- delete and requeue --------------------------------------------------------------------------
 
 
-async def test_deleted_job_never_runs(engine: Engine):
+@pytest.mark.smoke
+async def test_deleted_job_never_runs(engine: Engine) -> None:
     enqueued = await engine.jobs.enqueue(Recorder.record, 1)
     scheduled = await engine.jobs.schedule(dt.timedelta(minutes=1), Recorder.record, 2)
 
@@ -450,7 +460,7 @@ async def test_deleted_job_never_runs(engine: Engine):
         assert view.history[-1].reason == "deleted by request"
 
 
-async def test_deleting_a_deleted_job_does_nothing(engine: Engine):
+async def test_deleting_a_deleted_job_does_nothing(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Recorder.record, 1)
     await engine.jobs.delete(job_id)
     before = await engine.jobs.get(job_id)
@@ -460,14 +470,15 @@ async def test_deleting_a_deleted_job_does_nothing(engine: Engine):
     assert (await engine.jobs.get(job_id)).history == before.history
 
 
-async def test_delete_and_requeue_of_unknown_job_raise_job_not_found(engine: Engine):
+async def test_delete_and_requeue_of_unknown_job_raise_job_not_found(engine: Engine) -> None:
     with pytest.raises(JobNotFound):
         await engine.jobs.delete(JobId(uuid4()))
     with pytest.raises(JobNotFound):
         await engine.jobs.requeue(JobId(uuid4()))
 
 
-async def test_requeued_failed_job_runs_again(engine: Engine):
+@pytest.mark.smoke
+async def test_requeued_failed_job_runs_again(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "x")
     await engine.drain()
     assert (await engine.jobs.get(job_id)).state is S.FAILED
@@ -489,7 +500,7 @@ async def test_requeued_failed_job_runs_again(engine: Engine):
     assert view.history[3].reason == "requeued by request"
 
 
-async def test_requeue_brings_back_succeeded_deleted_and_scheduled_jobs(engine: Engine):
+async def test_requeue_brings_back_succeeded_deleted_and_scheduled_jobs(engine: Engine) -> None:
     succeeded = await engine.jobs.enqueue(Recorder.record, 1)
     await engine.drain()
     deleted = await engine.jobs.enqueue(Recorder.record, 2)
@@ -503,7 +514,7 @@ async def test_requeue_brings_back_succeeded_deleted_and_scheduled_jobs(engine: 
     assert sorted(Journal.values("record")) == [1, 1, 2, 3]  # type: ignore[type-var]
 
 
-async def test_requeue_of_a_processing_job_is_refused(engine: Engine):
+async def test_requeue_of_a_processing_job_is_refused(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "busy")
     running = engine.start_worker()
     await Journal.started["busy"].wait()

@@ -15,7 +15,7 @@ S = JobState
 RETENTION = dt.timedelta(days=7)
 
 
-async def test_worker_heartbeat_registers_its_server(engine: Engine):
+async def test_worker_heartbeat_registers_its_server(engine: Engine) -> None:
     await engine.worker.heartbeat()
 
     [server] = await engine.store.list_servers()
@@ -31,7 +31,7 @@ async def test_worker_heartbeat_registers_its_server(engine: Engine):
     assert server.started_at == START
 
 
-async def test_server_without_recent_heartbeat_is_removed_as_dead(engine: Engine):
+async def test_server_without_recent_heartbeat_is_removed_as_dead(engine: Engine) -> None:
     other = engine.new_worker(server_id="server-b")
     await engine.worker.heartbeat()
     await other.heartbeat()
@@ -44,7 +44,7 @@ async def test_server_without_recent_heartbeat_is_removed_as_dead(engine: Engine
     assert [s.id for s in await engine.store.list_servers()] == [SERVER_ID]
 
 
-async def test_server_within_the_timeout_is_kept(engine: Engine):
+async def test_server_within_the_timeout_is_kept(engine: Engine) -> None:
     await engine.worker.heartbeat()
 
     engine.clock.advance(dt.timedelta(minutes=1))
@@ -53,7 +53,7 @@ async def test_server_within_the_timeout_is_kept(engine: Engine):
     assert [s.id for s in await engine.store.list_servers()] == [SERVER_ID]
 
 
-async def test_succeeded_and_deleted_jobs_are_purged_after_the_retention(engine: Engine):
+async def test_succeeded_and_deleted_jobs_are_purged_after_the_retention(engine: Engine) -> None:
     succeeded = await engine.jobs.enqueue(Recorder.record, 1)
     deleted = await engine.jobs.enqueue(Recorder.record, 2)
     await engine.jobs.delete(deleted)
@@ -71,7 +71,7 @@ async def test_succeeded_and_deleted_jobs_are_purged_after_the_retention(engine:
             await engine.jobs.get(job_id)
 
 
-async def test_failed_and_waiting_jobs_are_not_purged(engine: Engine):
+async def test_failed_and_waiting_jobs_are_not_purged(engine: Engine) -> None:
     failed = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "x")
     scheduled = await engine.jobs.schedule(dt.timedelta(days=30), Recorder.record, 1)
     awaiting = await engine.jobs.continue_with(failed, Recorder.record, 2)
@@ -85,7 +85,7 @@ async def test_failed_and_waiting_jobs_are_not_purged(engine: Engine):
     assert (await engine.jobs.get(awaiting)).state is S.AWAITING
 
 
-async def test_retention_counts_from_when_the_job_finished(engine: Engine):
+async def test_retention_counts_from_when_the_job_finished(engine: Engine) -> None:
     job_id = await engine.jobs.schedule(dt.timedelta(days=3), Recorder.record, 1)
     engine.clock.advance(dt.timedelta(days=3))
     await engine.drain()
@@ -100,7 +100,7 @@ async def test_retention_counts_from_when_the_job_finished(engine: Engine):
         await engine.jobs.get(job_id)
 
 
-async def test_requeued_job_is_no_longer_due_for_purge(engine: Engine):
+async def test_requeued_job_is_no_longer_due_for_purge(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Recorder.record, 1)
     await engine.drain()
     engine.clock.advance(RETENTION)
@@ -112,7 +112,7 @@ async def test_requeued_job_is_no_longer_due_for_purge(engine: Engine):
     assert (await engine.jobs.get(job_id)).state is S.ENQUEUED
 
 
-async def test_batch_outlives_the_purge_of_its_finished_jobs(engine: Engine):
+async def test_batch_outlives_the_purge_of_its_finished_jobs(engine: Engine) -> None:
     async with engine.jobs.options(retry=RetryPolicy.none()).batch() as batch:
         done = await batch.enqueue(Recorder.record, 1)
         failing = await batch.enqueue(Contextual.flaky, 2)
@@ -134,7 +134,7 @@ async def test_batch_outlives_the_purge_of_its_finished_jobs(engine: Engine):
     assert (await engine.jobs.get(summary)).state is S.SUCCEEDED
 
 
-async def test_purge_deletes_in_chunks_until_nothing_is_left(engine: Engine):
+async def test_purge_deletes_in_chunks_until_nothing_is_left(engine: Engine) -> None:
     watchdog = Watchdog(engine.store, engine.clock, WatchdogSettings(chunk=2, max_chunks=10))
     ids = [await engine.jobs.enqueue(Recorder.record, n) for n in range(5)]
     await engine.drain()
@@ -147,7 +147,7 @@ async def test_purge_deletes_in_chunks_until_nothing_is_left(engine: Engine):
             await engine.jobs.get(job_id)
 
 
-async def test_purge_stops_after_its_chunk_budget(engine: Engine):
+async def test_purge_stops_after_its_chunk_budget(engine: Engine) -> None:
     watchdog = Watchdog(engine.store, engine.clock, WatchdogSettings(chunk=2, max_chunks=1))
     ids = [await engine.jobs.enqueue(Recorder.record, n) for n in range(5)]
     await engine.drain()

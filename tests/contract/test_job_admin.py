@@ -35,13 +35,15 @@ MINUTE = dt.timedelta(minutes=1)
 
 @pytest.fixture
 def admin(engine: Engine) -> EngineJobAdmin:
-    return EngineJobAdmin(engine.store, engine.registry, engine.jobs, engine.clock)
+    return engine.admin
 
 
 # --- jobs by handler name ----------------------------------------------------------------------
 
 
-async def test_handlers_are_listed_by_name_with_their_argument_schema(admin: EngineJobAdmin):
+async def test_handlers_are_listed_by_name_with_their_argument_schema(
+    admin: EngineJobAdmin,
+) -> None:
     handlers = {handler.name: handler for handler in admin.handlers()}
 
     record = handlers["Recorder.record"]
@@ -53,7 +55,7 @@ async def test_handlers_are_listed_by_name_with_their_argument_schema(admin: Eng
 
 async def test_enqueue_by_name_with_json_arguments_runs_the_handler(
     engine: Engine, admin: EngineJobAdmin
-):
+) -> None:
     job_id = await admin.enqueue("Recorder.record", [21], {})
     pair_id = await admin.enqueue("Recorder.pair", ["a"], {"second": "b"}, queue="low")
 
@@ -65,7 +67,7 @@ async def test_enqueue_by_name_with_json_arguments_runs_the_handler(
 
 async def test_enqueue_takes_datetime_and_uuid_arguments_as_strings(
     engine: Engine, admin: EngineJobAdmin
-):
+) -> None:
     ident = UUID("12345678-1234-5678-1234-567812345678")
 
     await admin.enqueue("Recorder.stamp", ["2026-01-05T10:00:00+00:00"], {"ident": str(ident)})
@@ -90,7 +92,7 @@ async def test_enqueue_with_arguments_of_the_wrong_type_names_the_argument(
     args: list[object],
     kwargs: dict[str, object],
     argument: str,
-):
+) -> None:
     with pytest.raises(InvalidArguments) as raised:
         await admin.enqueue("Recorder.record", args, kwargs)  # type: ignore[arg-type]
 
@@ -98,12 +100,12 @@ async def test_enqueue_with_arguments_of_the_wrong_type_names_the_argument(
     assert await engine.store.count_jobs(ALL) == 0
 
 
-async def test_enqueue_of_an_unknown_handler_name_is_refused(admin: EngineJobAdmin):
+async def test_enqueue_of_an_unknown_handler_name_is_refused(admin: EngineJobAdmin) -> None:
     with pytest.raises(HandlerNotRegistered):
         await admin.enqueue("Unregistered.run", [1], {})
 
 
-async def test_enqueue_with_run_at_schedules_the_job(engine: Engine, admin: EngineJobAdmin):
+async def test_enqueue_with_run_at_schedules_the_job(engine: Engine, admin: EngineJobAdmin) -> None:
     run_at = START + dt.timedelta(hours=1)
 
     job_id = await admin.enqueue("Recorder.record", [1], {}, run_at=run_at)
@@ -114,7 +116,7 @@ async def test_enqueue_with_run_at_schedules_the_job(engine: Engine, admin: Engi
 
 async def test_enqueue_with_continue_after_runs_after_the_parent(
     engine: Engine, admin: EngineJobAdmin
-):
+) -> None:
     parent = await admin.enqueue("Recorder.record", [1], {})
     child = await admin.enqueue("Recorder.record", [2], {}, continue_after=parent)
 
@@ -124,7 +126,9 @@ async def test_enqueue_with_continue_after_runs_after_the_parent(
     assert Journal.calls == [("record", 1), ("record", 2)]
 
 
-async def test_enqueue_at_a_time_and_after_a_job_is_refused(engine: Engine, admin: EngineJobAdmin):
+async def test_enqueue_at_a_time_and_after_a_job_is_refused(
+    engine: Engine, admin: EngineJobAdmin
+) -> None:
     parent = await admin.enqueue("Recorder.record", [1], {})
 
     with pytest.raises(InvalidArguments):
@@ -147,7 +151,7 @@ async def enqueue_many(engine: Engine, count: int) -> list[JobId]:
 @pytest.mark.parametrize("sort", list(JobSort))
 async def test_cursors_page_through_every_job_once(
     engine: Engine, admin: EngineJobAdmin, sort: JobSort
-):
+) -> None:
     created = await enqueue_many(engine, 12)
 
     seen: list[JobId] = []
@@ -167,7 +171,7 @@ async def test_cursors_page_through_every_job_once(
     assert sorted(seen) == sorted(created)
 
 
-async def test_a_full_last_page_has_no_cursor(engine: Engine, admin: EngineJobAdmin):
+async def test_a_full_last_page_has_no_cursor(engine: Engine, admin: EngineJobAdmin) -> None:
     await enqueue_many(engine, 4)
 
     page = await admin.list_jobs(ALL, limit=4)
@@ -195,14 +199,16 @@ def encoded(raw: str) -> str:
 )
 async def test_malformed_cursor_is_an_invalid_query(
     engine: Engine, admin: EngineJobAdmin, cursor: str
-):
+) -> None:
     await enqueue_many(engine, 2)
 
     with pytest.raises(InvalidQuery):
         await admin.list_jobs(ALL, cursor=cursor)
 
 
-async def test_cursor_of_another_sort_is_an_invalid_query(engine: Engine, admin: EngineJobAdmin):
+async def test_cursor_of_another_sort_is_an_invalid_query(
+    engine: Engine, admin: EngineJobAdmin
+) -> None:
     await enqueue_many(engine, 3)
     page = await admin.list_jobs(ALL, sort=JobSort.NEWEST, limit=1)
     assert page.next_cursor is not None
@@ -211,12 +217,12 @@ async def test_cursor_of_another_sort_is_an_invalid_query(engine: Engine, admin:
         await admin.list_jobs(ALL, sort=JobSort.OLDEST, limit=1, cursor=page.next_cursor)
 
 
-async def test_page_of_no_jobs_is_an_invalid_query(admin: EngineJobAdmin):
+async def test_page_of_no_jobs_is_an_invalid_query(admin: EngineJobAdmin) -> None:
     with pytest.raises(InvalidQuery):
         await admin.list_jobs(ALL, limit=0)
 
 
-async def test_count_matches_the_filter(engine: Engine, admin: EngineJobAdmin):
+async def test_count_matches_the_filter(engine: Engine, admin: EngineJobAdmin) -> None:
     await enqueue_many(engine, 3)
     await engine.jobs.enqueue(Recorder.pair, "a", "b")
 
@@ -229,7 +235,7 @@ async def test_count_matches_the_filter(engine: Engine, admin: EngineJobAdmin):
 
 async def test_bulk_delete_deletes_every_matching_job_and_reports_progress(
     engine: Engine, admin: EngineJobAdmin, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setattr(admin_module, "BULK_PAGE", 2)  # several pages, deleting as it goes
     doomed = await enqueue_many(engine, 5)
     kept = await engine.jobs.enqueue(Recorder.pair, "a", "b")
@@ -240,12 +246,12 @@ async def test_bulk_delete_deletes_every_matching_job_and_reports_progress(
     )
 
     assert result == BulkResult(matched=5, changed=5, skipped=0)
-    assert progress == [1, 2, 3, 4, 5]
+    assert progress == [2, 4, 5]  # after each page of BULK_PAGE jobs
     assert {(await engine.jobs.get(job_id)).state for job_id in doomed} == {S.DELETED}
     assert (await engine.jobs.get(kept)).state is S.ENQUEUED
 
 
-async def test_bulk_requeue_skips_processing_jobs(engine: Engine, admin: EngineJobAdmin):
+async def test_bulk_requeue_skips_processing_jobs(engine: Engine, admin: EngineJobAdmin) -> None:
     # Given two failed jobs and one that is running
     failing = engine.jobs.options(retry=RetryPolicy.none())
     failed = [await failing.enqueue(Recorder.fail, "boom") for _ in range(2)]
@@ -267,7 +273,7 @@ async def test_bulk_requeue_skips_processing_jobs(engine: Engine, admin: EngineJ
     assert (await engine.jobs.get(busy)).state is S.SUCCEEDED
 
 
-async def test_bulk_action_on_no_match_does_nothing(engine: Engine, admin: EngineJobAdmin):
+async def test_bulk_action_on_no_match_does_nothing(engine: Engine, admin: EngineJobAdmin) -> None:
     await enqueue_many(engine, 2)
     progress: list[int] = []
 
@@ -285,7 +291,7 @@ async def test_bulk_action_on_no_match_does_nothing(engine: Engine, admin: Engin
 
 async def test_stats_count_states_and_outcomes_per_minute_of_the_last_hour(
     engine: Engine, admin: EngineJobAdmin
-):
+) -> None:
     # Given outcomes 70 minutes ago (outside the hour), 2 minutes ago and now
     engine.clock.set(START - 70 * MINUTE)
     await engine.jobs.enqueue(Recorder.record, 1)
@@ -317,7 +323,7 @@ async def test_stats_count_states_and_outcomes_per_minute_of_the_last_hour(
 
 async def test_next_fire_times_follow_the_schedule_and_stop_while_paused(
     engine: Engine, admin: EngineJobAdmin
-):
+) -> None:
     view = await admin.add_or_update_recurring(
         "quarterly", Cron("*/15 * * * *"), "Recorder.record", [1], {}
     )
@@ -330,12 +336,12 @@ async def test_next_fire_times_follow_the_schedule_and_stop_while_paused(
     assert admin.next_fire_times(await engine.jobs.get_recurring("quarterly"), 3) == []
 
 
-async def test_recurring_by_name_with_bad_arguments_is_refused(admin: EngineJobAdmin):
+async def test_recurring_by_name_with_bad_arguments_is_refused(admin: EngineJobAdmin) -> None:
     with pytest.raises(InvalidArguments):
         await admin.add_or_update_recurring("bad", Cron("* * * * *"), "Recorder.record", ["x"], {})
 
 
-async def test_servers_are_listed_by_id(engine: Engine, admin: EngineJobAdmin):
+async def test_servers_are_listed_by_id(engine: Engine, admin: EngineJobAdmin) -> None:
     other = engine.new_worker(server_id="server-0", queues=("low",), concurrency=2)
     await engine.worker.heartbeat()
     await other.heartbeat()

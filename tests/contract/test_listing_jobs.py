@@ -74,14 +74,14 @@ FILTERS = {
 @pytest.mark.parametrize(("where", "expected"), FILTERS.values(), ids=FILTERS.keys())
 async def test_each_filter_alone_selects_exactly_its_jobs(
     engine: Engine, where: JobFilter, expected: set[str]
-):
+) -> None:
     created = await create_mix(engine)
 
     assert await listed_ids(engine, where) == {created[name] for name in expected}
     assert await engine.store.count_jobs(where) == len(expected)
 
 
-async def test_filters_combine_as_all_of_them(engine: Engine):
+async def test_filters_combine_as_all_of_them(engine: Engine) -> None:
     created = await create_mix(engine)
 
     where = JobFilter(
@@ -94,7 +94,7 @@ async def test_filters_combine_as_all_of_them(engine: Engine):
     assert await listed_ids(engine, JobFilter(queue="low", handler="Recorder.record")) == set()
 
 
-async def test_list_summarises_each_job(engine: Engine):
+async def test_list_summarises_each_job(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.fail, "boom")
     engine.clock.advance(SECOND)
     await engine.drain()
@@ -162,7 +162,7 @@ def stored_json(value: str) -> str:
     return json.dumps({"args": [value], "kwargs": {}}, separators=(",", ":"))
 
 
-async def test_text_filter_matches_literally_and_with_case(engine: Engine):
+async def test_text_filter_matches_literally_and_with_case(engine: Engine) -> None:
     created = {text: await engine.jobs.enqueue(Recorder.anything, text) for text in TEXTS}
 
     for search in SEARCHES:
@@ -173,7 +173,7 @@ async def test_text_filter_matches_literally_and_with_case(engine: Engine):
         assert await engine.store.count_jobs(JobFilter(text=search)) == len(literal), search
 
 
-async def test_text_filter_wildcards_and_quotes_do_not_widen_the_match(engine: Engine):
+async def test_text_filter_wildcards_and_quotes_do_not_widen_the_match(engine: Engine) -> None:
     created = {text: await engine.jobs.enqueue(Recorder.anything, text) for text in TEXTS}
 
     async def found(search: str) -> set[str]:
@@ -193,7 +193,7 @@ async def test_text_filter_wildcards_and_quotes_do_not_widen_the_match(engine: E
 # --- sorting and keyset pages ------------------------------------------------------------------
 
 
-async def test_each_sort_orders_by_its_column_in_its_direction(engine: Engine):
+async def test_each_sort_orders_by_its_column_in_its_direction(engine: Engine) -> None:
     # Given three jobs created one second apart, then changed in another order
     first = await engine.jobs.enqueue(Recorder.record, 1)
     engine.clock.advance(SECOND)
@@ -220,7 +220,7 @@ async def test_each_sort_orders_by_its_column_in_its_direction(engine: Engine):
 )
 async def test_ties_go_by_id_in_the_direction_of_the_sort(
     engine: Engine, sorts: tuple[JobSort, JobSort]
-):
+) -> None:
     for value in range(6):  # all created (and changed) at START
         await engine.jobs.enqueue(Recorder.record, value)
 
@@ -247,7 +247,7 @@ async def pages(engine: Engine, sort: JobSort, size: int) -> list[list[JobSummar
 
 
 @pytest.mark.parametrize("sort", list(JobSort))
-async def test_keyset_pages_return_every_job_once_in_order(engine: Engine, sort: JobSort):
+async def test_keyset_pages_return_every_job_once_in_order(engine: Engine, sort: JobSort) -> None:
     # Given 25 jobs, three at a time sharing their creation instant
     for value in range(25):
         if value % 3 == 0:
@@ -266,7 +266,7 @@ async def test_keyset_pages_return_every_job_once_in_order(engine: Engine, sort:
     assert keys == sorted(keys, reverse=sort.value.startswith("-"))
 
 
-async def test_keyset_page_after_the_last_row_is_empty(engine: Engine):
+async def test_keyset_page_after_the_last_row_is_empty(engine: Engine) -> None:
     await engine.jobs.enqueue(Recorder.record, 1)
     [job] = await listed(engine)
 
@@ -277,7 +277,7 @@ async def test_keyset_page_after_the_last_row_is_empty(engine: Engine):
 # --- counts --------------------------------------------------------------------------------------
 
 
-async def test_count_by_state_counts_every_job(engine: Engine):
+async def test_count_by_state_counts_every_job(engine: Engine) -> None:
     for value in range(3):
         await engine.jobs.enqueue(Recorder.record, value)
     await engine.drain()
@@ -299,7 +299,7 @@ async def test_count_by_state_counts_every_job(engine: Engine):
     assert await engine.store.count_jobs(ALL) == len(await listed(engine))
 
 
-async def test_count_by_state_of_an_empty_store_is_empty(engine: Engine):
+async def test_count_by_state_of_an_empty_store_is_empty(engine: Engine) -> None:
     assert await engine.store.count_by_state() == {}
 
 
@@ -316,7 +316,7 @@ async def run_at(engine: Engine, at: dt.datetime, *, succeed: int = 0, fail: int
     await engine.drain()
 
 
-async def test_outcomes_are_counted_per_utc_minute(engine: Engine):
+async def test_outcomes_are_counted_per_utc_minute(engine: Engine) -> None:
     await run_at(engine, START - dt.timedelta(microseconds=1), succeed=1)  # before the window
     await run_at(engine, START, succeed=2, fail=1)
     await run_at(engine, START + 30 * SECOND, succeed=1)
@@ -333,7 +333,7 @@ async def test_outcomes_are_counted_per_utc_minute(engine: Engine):
     ]
 
 
-async def test_outcomes_per_minute_count_final_failures_not_retries(engine: Engine):
+async def test_outcomes_per_minute_count_final_failures_not_retries(engine: Engine) -> None:
     retrying = RetryPolicy(attempts=2, delays=(30,))
     await engine.jobs.options(retry=retrying).enqueue(Recorder.fail, "boom")
     await engine.drain()  # attempt 1 fails at START: scheduled again, not failed
@@ -345,7 +345,7 @@ async def test_outcomes_per_minute_count_final_failures_not_retries(engine: Engi
     assert found == [MinuteCount(minute=START + MINUTE, succeeded=0, failed=1)]
 
 
-async def test_outcomes_of_a_later_window_start_at_its_own_minute(engine: Engine):
+async def test_outcomes_of_a_later_window_start_at_its_own_minute(engine: Engine) -> None:
     await run_at(engine, START + 90 * SECOND, succeed=1)
     await run_at(engine, START + 61 * MINUTE, fail=1)
 

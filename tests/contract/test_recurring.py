@@ -49,7 +49,7 @@ class Interleaving:
 # --- definitions ---------------------------------------------------------------------------------
 
 
-async def test_added_recurring_job_is_stored_with_its_next_run(engine: Engine):
+async def test_added_recurring_job_is_stored_with_its_next_run(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("hourly", "0 * * * *", Recorder.record, 1)
 
     view = await engine.jobs.get_recurring("hourly")
@@ -64,7 +64,7 @@ async def test_added_recurring_job_is_stored_with_its_next_run(engine: Engine):
     assert view.last_job_id is None
 
 
-async def test_cron_in_a_time_zone_fires_at_local_time(engine: Engine):
+async def test_cron_in_a_time_zone_fires_at_local_time(engine: Engine) -> None:
     cron = Cron("0 6 1 * *", timezone="Asia/Kolkata")
     await engine.jobs.add_or_update_recurring("monthly", cron, Recorder.record, 1)
 
@@ -74,7 +74,7 @@ async def test_cron_in_a_time_zone_fires_at_local_time(engine: Engine):
     assert view.cron.timezone == "Asia/Kolkata"
 
 
-async def test_invalid_cron_and_unknown_time_zone_are_refused(engine: Engine):
+async def test_invalid_cron_and_unknown_time_zone_are_refused(engine: Engine) -> None:
     with pytest.raises(InvalidSchedule):
         await engine.jobs.add_or_update_recurring("bad", "61 * * * *", Recorder.record, 1)
     with pytest.raises(InvalidSchedule):
@@ -86,14 +86,14 @@ async def test_invalid_cron_and_unknown_time_zone_are_refused(engine: Engine):
     assert await engine.jobs.list_recurring() == []
 
 
-async def test_list_recurring_is_ordered_by_id(engine: Engine):
+async def test_list_recurring_is_ordered_by_id(engine: Engine) -> None:
     for recurring_id in ("b", "c", "a"):
         await engine.jobs.add_or_update_recurring(recurring_id, "0 * * * *", Recorder.record, 1)
 
     assert [r.id for r in await engine.jobs.list_recurring()] == ["a", "b", "c"]
 
 
-async def test_get_pause_resume_trigger_of_unknown_recurring_job_raise(engine: Engine):
+async def test_get_pause_resume_trigger_of_unknown_recurring_job_raise(engine: Engine) -> None:
     for call in (
         engine.jobs.get_recurring,
         engine.jobs.pause_recurring,
@@ -104,7 +104,7 @@ async def test_get_pause_resume_trigger_of_unknown_recurring_job_raise(engine: E
             await call("missing")
 
 
-async def test_unchanged_upsert_keeps_the_next_run(engine: Engine):
+async def test_unchanged_upsert_keeps_the_next_run(engine: Engine) -> None:
     engine.clock.set(at(0, 30))
     await engine.jobs.add_or_update_recurring("hourly", "0 * * * *", Recorder.record, 1)
     engine.clock.set(at(1, 30))  # the 01:00 tick is due but no scheduler ran yet
@@ -115,7 +115,7 @@ async def test_unchanged_upsert_keeps_the_next_run(engine: Engine):
     assert await engine.scheduler.tick() == 1
 
 
-async def test_upsert_with_new_arguments_keeps_the_schedule_and_uses_them(engine: Engine):
+async def test_upsert_with_new_arguments_keeps_the_schedule_and_uses_them(engine: Engine) -> None:
     engine.clock.set(at(0, 30))
     await engine.jobs.add_or_update_recurring("hourly", "0 * * * *", Recorder.record, 1)
     engine.clock.set(at(0, 45))
@@ -129,7 +129,7 @@ async def test_upsert_with_new_arguments_keeps_the_schedule_and_uses_them(engine
     assert Journal.calls == [("record_async", 2)]
 
 
-async def test_changed_cron_recomputes_the_next_run(engine: Engine):
+async def test_changed_cron_recomputes_the_next_run(engine: Engine) -> None:
     engine.clock.set(at(0, 30))
     await engine.jobs.add_or_update_recurring("job", "0 * * * *", Recorder.record, 1)
     engine.clock.set(at(1, 30))
@@ -139,7 +139,7 @@ async def test_changed_cron_recomputes_the_next_run(engine: Engine):
     assert (await engine.jobs.get_recurring("job")).next_run_at == at(2, 15)
 
 
-async def test_changed_time_zone_recomputes_the_next_run(engine: Engine):
+async def test_changed_time_zone_recomputes_the_next_run(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("job", "0 12 * * *", Recorder.record, 1)
     assert (await engine.jobs.get_recurring("job")).next_run_at == at(12)
 
@@ -153,7 +153,8 @@ async def test_changed_time_zone_recomputes_the_next_run(engine: Engine):
 # --- ticks ---------------------------------------------------------------------------------------
 
 
-async def test_each_due_tick_creates_exactly_one_job(engine: Engine):
+@pytest.mark.smoke
+async def test_each_due_tick_creates_exactly_one_job(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("every-5", "*/5 * * * *", Recorder.record, 1)
 
     engine.clock.advance(dt.timedelta(minutes=4, seconds=59))
@@ -175,7 +176,7 @@ async def test_each_due_tick_creates_exactly_one_job(engine: Engine):
     assert job.state is S.SUCCEEDED
 
 
-async def test_ticks_keep_firing_on_schedule(engine: Engine):
+async def test_ticks_keep_firing_on_schedule(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
 
     for _ in range(5):
@@ -185,7 +186,7 @@ async def test_ticks_keep_firing_on_schedule(engine: Engine):
     assert Journal.values("record") == [1] * 5
 
 
-async def test_two_schedulers_ticking_at_once_create_one_job_per_tick(engine: Engine):
+async def test_two_schedulers_ticking_at_once_create_one_job_per_tick(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
     shared = cast(JobStore, Interleaving(engine.store))
     first, second = engine.new_scheduler(shared), engine.new_scheduler(shared)
@@ -199,7 +200,7 @@ async def test_two_schedulers_ticking_at_once_create_one_job_per_tick(engine: En
     assert Journal.values("record") == [1, 1, 1]
 
 
-async def test_scheduler_on_another_replica_does_not_fire_a_tick_again(engine: Engine):
+async def test_scheduler_on_another_replica_does_not_fire_a_tick_again(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
     engine.clock.advance(dt.timedelta(minutes=1))
 
@@ -207,7 +208,7 @@ async def test_scheduler_on_another_replica_does_not_fire_a_tick_again(engine: E
     assert await engine.new_scheduler().tick() == 0
 
 
-async def test_removed_recurring_job_stops_firing_and_keeps_its_jobs(engine: Engine):
+async def test_removed_recurring_job_stops_firing_and_keeps_its_jobs(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
     engine.clock.advance(dt.timedelta(minutes=1))
     await engine.scheduler.tick()
@@ -225,7 +226,7 @@ async def test_removed_recurring_job_stops_firing_and_keeps_its_jobs(engine: Eng
         await engine.jobs.get_recurring("minutely")
 
 
-async def test_triggered_recurring_job_runs_now_and_keeps_its_schedule(engine: Engine):
+async def test_triggered_recurring_job_runs_now_and_keeps_its_schedule(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("daily", "0 6 * * *", Recorder.record, 7)
 
     job_id = await engine.jobs.trigger_recurring("daily")
@@ -240,7 +241,7 @@ async def test_triggered_recurring_job_runs_now_and_keeps_its_schedule(engine: E
     )
 
 
-async def test_paused_recurring_job_does_not_fire_but_can_be_triggered(engine: Engine):
+async def test_paused_recurring_job_does_not_fire_but_can_be_triggered(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
 
     await engine.jobs.pause_recurring("minutely")
@@ -254,7 +255,7 @@ async def test_paused_recurring_job_does_not_fire_but_can_be_triggered(engine: E
     assert Journal.values("record") == [1]
 
 
-async def test_upsert_keeps_a_recurring_job_paused(engine: Engine):
+async def test_upsert_keeps_a_recurring_job_paused(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
     await engine.jobs.pause_recurring("minutely")
 
@@ -266,7 +267,7 @@ async def test_upsert_keeps_a_recurring_job_paused(engine: Engine):
     assert Journal.calls == []
 
 
-async def test_resumed_recurring_job_fires_from_now_without_catching_up(engine: Engine):
+async def test_resumed_recurring_job_fires_from_now_without_catching_up(engine: Engine) -> None:
     await engine.jobs.add_or_update_recurring("minutely", "* * * * *", Recorder.record, 1)
     await engine.jobs.pause_recurring("minutely")
     engine.clock.advance(dt.timedelta(minutes=10, seconds=30))
@@ -313,32 +314,32 @@ async def _tick_reasons(engine: Engine, last_job_id: JobId | None) -> list[str]:
     return [job.history[0].reason]
 
 
-async def test_misfire_run_once_runs_one_job_for_the_missed_ticks(engine: Engine):
+async def test_misfire_run_once_runs_one_job_for_the_missed_ticks(engine: Engine) -> None:
     created, reasons = await _after_downtime(engine, MisfirePolicy.run_once())
 
     assert created == 2  # one for the missed 00:01 and 00:02, one for 00:03 (within grace)
     assert reasons == ["recurring tick 2026-01-05T00:03:00Z"]
 
 
-async def test_misfire_run_all_runs_every_missed_tick(engine: Engine):
+async def test_misfire_run_all_runs_every_missed_tick(engine: Engine) -> None:
     created, _ = await _after_downtime(engine, MisfirePolicy.run_all())
 
     assert created == 3
 
 
-async def test_misfire_run_all_is_bounded_by_its_limit(engine: Engine):
+async def test_misfire_run_all_is_bounded_by_its_limit(engine: Engine) -> None:
     created, _ = await _after_downtime(engine, MisfirePolicy.run_all(limit=1))
 
     assert created == 2
 
 
-async def test_misfire_skip_runs_only_the_tick_within_grace(engine: Engine):
+async def test_misfire_skip_runs_only_the_tick_within_grace(engine: Engine) -> None:
     created, _ = await _after_downtime(engine, MisfirePolicy.skip())
 
     assert created == 1
 
 
-async def test_misfire_skip_runs_nothing_when_every_tick_is_late(engine: Engine):
+async def test_misfire_skip_runs_nothing_when_every_tick_is_late(engine: Engine) -> None:
     engine.clock.set(DOWN_FROM)
     cron = Cron("0 * * * *", misfire=MisfirePolicy.skip())
     await engine.jobs.add_or_update_recurring("hourly", cron, Recorder.record, 1)

@@ -32,7 +32,7 @@ async def wait_in_thread(event: threading.Event) -> bool:
     return await asyncio.to_thread(event.wait, WAIT_LIMIT)
 
 
-async def test_each_execution_gets_a_new_handler_instance(engine: Engine):
+async def test_each_execution_gets_a_new_handler_instance(engine: Engine) -> None:
     for _ in range(3):
         await engine.jobs.enqueue(Fresh.run)
 
@@ -44,7 +44,7 @@ async def test_each_execution_gets_a_new_handler_instance(engine: Engine):
 # --- the job context ---------------------------------------------------------------------------
 
 
-async def test_context_gives_job_id_and_attempt(engine: Engine):
+async def test_context_gives_job_id_and_attempt(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy(attempts=3, delays=(10,))).enqueue(
         Contextual.flaky, 2
     )
@@ -60,7 +60,7 @@ async def test_context_gives_job_id_and_attempt(engine: Engine):
     assert view.result == 2
 
 
-async def test_progress_and_log_lines_are_stored_while_the_job_runs(engine: Engine):
+async def test_progress_and_log_lines_are_stored_while_the_job_runs(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Contextual.inspect, "invoice 7")
     running = engine.start_worker()
     await Journal.started["inspect"].wait()
@@ -87,7 +87,7 @@ async def test_progress_and_log_lines_are_stored_while_the_job_runs(engine: Engi
     assert view.logs[0].at == START
 
 
-async def test_sync_handler_gets_a_context_too(engine: Engine):
+async def test_sync_handler_gets_a_context_too(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(
         Contextual.inspect_sync, "n"
     )
@@ -100,7 +100,7 @@ async def test_sync_handler_gets_a_context_too(engine: Engine):
     assert [line.message for line in view.logs] == ["sync work on n"]
 
 
-async def test_log_lines_of_every_attempt_are_kept(engine: Engine):
+async def test_log_lines_of_every_attempt_are_kept(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy(attempts=3, delays=(1,))).enqueue(
         Contextual.flaky, 3
     )
@@ -119,7 +119,8 @@ async def test_log_lines_of_every_attempt_are_kept(engine: Engine):
 # --- retries -------------------------------------------------------------------------------------
 
 
-async def test_explicit_retry_delays_are_visible_as_run_at(engine: Engine):
+@pytest.mark.smoke
+async def test_explicit_retry_delays_are_visible_as_run_at(engine: Engine) -> None:
     policy = RetryPolicy(attempts=4, delays=(30, 60, 120))
     job_id = await engine.jobs.options(retry=policy).enqueue(Recorder.fail, "again")
 
@@ -144,7 +145,7 @@ async def test_explicit_retry_delays_are_visible_as_run_at(engine: Engine):
     assert view.history[-1].reason == "failed after 4 attempts"
 
 
-async def test_last_explicit_delay_repeats(engine: Engine):
+async def test_last_explicit_delay_repeats(engine: Engine) -> None:
     policy = RetryPolicy(attempts=4, delays=(5,))
     job_id = await engine.jobs.options(retry=policy).enqueue(Recorder.fail, "x")
 
@@ -159,7 +160,7 @@ async def test_last_explicit_delay_repeats(engine: Engine):
     assert (await engine.jobs.get(job_id)).state is S.FAILED
 
 
-async def test_default_backoff_is_exponential_with_jitter_within_bounds(engine: Engine):
+async def test_default_backoff_is_exponential_with_jitter_within_bounds(engine: Engine) -> None:
     policy = RetryPolicy(attempts=4, base_delay=10, max_delay=25, jitter=0.5)
     job_id = await engine.jobs.options(retry=policy).enqueue(Recorder.fail_async, "x")
 
@@ -176,7 +177,7 @@ async def test_default_backoff_is_exponential_with_jitter_within_bounds(engine: 
     assert (await engine.jobs.get(job_id)).state is S.FAILED
 
 
-async def test_exhausted_job_is_deleted_when_the_policy_says_so(engine: Engine):
+async def test_exhausted_job_is_deleted_when_the_policy_says_so(engine: Engine) -> None:
     policy = RetryPolicy(attempts=2, delays=(1,), on_exhausted=OnExhausted.DELETE)
     job_id = await engine.jobs.options(retry=policy).enqueue(Recorder.fail, "x")
 
@@ -190,7 +191,7 @@ async def test_exhausted_job_is_deleted_when_the_policy_says_so(engine: Engine):
     assert view.history[-1].reason == "failed after 2 attempts"
 
 
-async def test_retry_policy_from_registration_applies(engine: Engine):
+async def test_retry_policy_from_registration_applies(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Registered.failing_on_low, 1)
 
     await engine.drain()
@@ -206,7 +207,7 @@ async def test_retry_policy_from_registration_applies(engine: Engine):
 # --- cancellation and timeouts -------------------------------------------------------------------
 
 
-async def test_deleting_a_running_async_job_cancels_it(engine: Engine):
+async def test_deleting_a_running_async_job_cancels_it(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "doomed")
     running = engine.start_worker()
     await Journal.started["doomed"].wait()
@@ -221,7 +222,7 @@ async def test_deleting_a_running_async_job_cancels_it(engine: Engine):
     assert engine.worker.running == 0
 
 
-async def test_deleting_a_running_sync_job_sets_its_cancelled_flag(engine: Engine):
+async def test_deleting_a_running_sync_job_sets_its_cancelled_flag(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Contextual.poll_until_cancelled)
     running = engine.start_worker()
     assert await wait_in_thread(Journal.thread_started)
@@ -235,7 +236,7 @@ async def test_deleting_a_running_sync_job_sets_its_cancelled_flag(engine: Engin
     assert (await engine.jobs.get(job_id)).state is S.DELETED
 
 
-async def test_heartbeat_without_deletion_keeps_the_job_running(engine: Engine):
+async def test_heartbeat_without_deletion_keeps_the_job_running(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "kept")
     running = engine.start_worker()
     await Journal.started["kept"].wait()
@@ -249,7 +250,7 @@ async def test_heartbeat_without_deletion_keeps_the_job_running(engine: Engine):
     assert (await engine.jobs.get(job_id)).state is S.SUCCEEDED
 
 
-async def test_async_job_past_its_timeout_is_cancelled_and_fails(engine: Engine):
+async def test_async_job_past_its_timeout_is_cancelled_and_fails(engine: Engine) -> None:
     job_id = await engine.jobs.options(timeout=SHORT_TIMEOUT, retry=RetryPolicy.none()).enqueue(
         Blocking.hold, "slow"
     )
@@ -264,7 +265,7 @@ async def test_async_job_past_its_timeout_is_cancelled_and_fails(engine: Engine)
     assert "timed out" in view.error.message
 
 
-async def test_sync_job_past_its_timeout_sees_cancelled_and_fails(engine: Engine):
+async def test_sync_job_past_its_timeout_sees_cancelled_and_fails(engine: Engine) -> None:
     job_id = await engine.jobs.options(timeout=SHORT_TIMEOUT, retry=RetryPolicy.none()).enqueue(
         Contextual.poll_until_cancelled
     )
@@ -277,7 +278,7 @@ async def test_sync_job_past_its_timeout_sees_cancelled_and_fails(engine: Engine
     assert view.error is not None and view.error.type.endswith("JobTimedOut")
 
 
-async def test_timed_out_job_is_retried_per_its_policy(engine: Engine):
+async def test_timed_out_job_is_retried_per_its_policy(engine: Engine) -> None:
     job_id = await engine.jobs.options(
         timeout=SHORT_TIMEOUT, retry=RetryPolicy(attempts=2, delays=(7,))
     ).enqueue(Blocking.hold, "slow")
@@ -292,7 +293,7 @@ async def test_timed_out_job_is_retried_per_its_policy(engine: Engine):
 # --- graceful stop -------------------------------------------------------------------------------
 
 
-async def test_stopping_lets_short_jobs_finish_and_releases_long_ones(engine: Engine):
+async def test_stopping_lets_short_jobs_finish_and_releases_long_ones(engine: Engine) -> None:
     short_id = await engine.jobs.enqueue(Blocking.hold, "short")
     long_id = await engine.jobs.enqueue(Blocking.hold, "long")
     worker = engine.new_worker(grace=dt.timedelta(seconds=0.3))
@@ -325,7 +326,8 @@ async def test_stopping_lets_short_jobs_finish_and_releases_long_ones(engine: En
 # --- lease expiry --------------------------------------------------------------------------------
 
 
-async def test_job_of_a_dead_worker_is_rescued_after_its_lease_expires(engine: Engine):
+@pytest.mark.smoke
+async def test_job_of_a_dead_worker_is_rescued_after_its_lease_expires(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Recorder.record, 5)
     [claim] = await engine.store.acquire(
         ["default"], now=engine.clock.now(), lease=LEASE, limit=1, server_id="crashed"
@@ -356,7 +358,7 @@ async def test_job_of_a_dead_worker_is_rescued_after_its_lease_expires(engine: E
     assert (await engine.jobs.get(job_id)).state is S.SUCCEEDED
 
 
-async def test_rescued_job_without_attempts_left_fails(engine: Engine):
+async def test_rescued_job_without_attempts_left_fails(engine: Engine) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Recorder.record, 5)
     await engine.store.acquire(
         ["default"], now=engine.clock.now(), lease=LEASE, limit=1, server_id="crashed"
@@ -372,7 +374,7 @@ async def test_rescued_job_without_attempts_left_fails(engine: Engine):
     assert Journal.calls == []
 
 
-async def test_heartbeat_extends_the_lease_of_a_running_job(engine: Engine):
+async def test_heartbeat_extends_the_lease_of_a_running_job(engine: Engine) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "long")
     running = engine.start_worker()
     await Journal.started["long"].wait()
@@ -390,7 +392,7 @@ async def test_heartbeat_extends_the_lease_of_a_running_job(engine: Engine):
 
 async def test_worker_whose_lease_was_rescued_stops_the_job_and_does_not_record_it(
     engine: Engine,
-):
+) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "stale")
     running = engine.start_worker()
     await Journal.started["stale"].wait()
@@ -408,7 +410,7 @@ async def test_worker_whose_lease_was_rescued_stops_the_job_and_does_not_record_
 
 
 @pytest.mark.parametrize("handler", [Recorder.fail, Recorder.fail_async])
-async def test_failing_sync_and_async_handlers_both_fail_the_job(engine: Engine, handler):
+async def test_failing_sync_and_async_handlers_both_fail_the_job(engine: Engine, handler) -> None:
     job_id = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(handler, "bad")
 
     await engine.drain()
@@ -416,7 +418,9 @@ async def test_failing_sync_and_async_handlers_both_fail_the_job(engine: Engine,
     assert (await engine.jobs.get(job_id)).state is S.FAILED
 
 
-async def test_job_deleted_while_running_stays_deleted_when_its_handler_returns(engine: Engine):
+async def test_job_deleted_while_running_stays_deleted_when_its_handler_returns(
+    engine: Engine,
+) -> None:
     job_id = await engine.jobs.enqueue(Blocking.hold, "finishing")
     running = engine.start_worker()
     await Journal.started["finishing"].wait()

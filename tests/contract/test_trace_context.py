@@ -40,21 +40,21 @@ async def claimed_contexts(engine: Engine) -> dict[JobId, dict[str, str]]:
     return {claim.job.id: claim.job.trace_context for claim in claims}
 
 
-async def test_trace_context_of_a_single_job_comes_back_with_its_claim(engine: Engine):
+async def test_trace_context_of_a_single_job_comes_back_with_its_claim(engine: Engine) -> None:
     job = new_job()
     await engine.store.create([job], now=START)
 
     assert await claimed_contexts(engine) == {job.id: CONTEXT}
 
 
-async def test_job_without_trace_context_is_claimed_with_an_empty_one(engine: Engine):
+async def test_job_without_trace_context_is_claimed_with_an_empty_one(engine: Engine) -> None:
     job = new_job(trace_context={})
     await engine.store.create([job], now=START)
 
     assert await claimed_contexts(engine) == {job.id: {}}
 
 
-async def test_trace_contexts_of_jobs_created_together_come_back(engine: Engine):
+async def test_trace_contexts_of_jobs_created_together_come_back(engine: Engine) -> None:
     plain, unique = new_job(), new_job(unique_key="k-1", trace_context={"traceparent": "00-1"})
     other = new_job(trace_context={})
     await engine.store.create([plain, unique, other], now=START)
@@ -66,7 +66,7 @@ async def test_trace_contexts_of_jobs_created_together_come_back(engine: Engine)
     }
 
 
-async def test_trace_context_of_continuations_and_a_batch_continuation(engine: Engine):
+async def test_trace_context_of_continuations_and_a_batch_continuation(engine: Engine) -> None:
     # Given a running parent, a continuation waiting for it, and one created once it succeeded
     parent = new_job(trace_context={})
     await engine.store.create([parent], now=START)
@@ -91,7 +91,7 @@ async def test_trace_context_of_continuations_and_a_batch_continuation(engine: E
     }
 
 
-async def test_trace_context_of_a_recurring_tick_comes_back(engine: Engine):
+async def test_trace_context_of_a_recurring_tick_comes_back(engine: Engine) -> None:
     definition = RecurringJob(
         id="every-minute",
         cron=Cron("* * * * *"),

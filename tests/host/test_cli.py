@@ -26,6 +26,7 @@ from application.jobs import Cron, JobId
 from host.cli import cli
 from host.container import Container, create_container
 from host.settings import ApiKey, Settings
+from tests.engine_loop import engine_of
 
 T = TypeVar("T")
 
@@ -82,11 +83,7 @@ def in_store(body: Callable[[Container], Awaitable[T]]) -> T:
         try:
             return await body(container)
         finally:
-            container.executor().shutdown()
-            await container.job_store().close()
-            shutdown = container.shutdown_resources()
-            if shutdown is not None:
-                await shutdown
+            await engine_of(container).close()
 
     return asyncio.run(main())
 
@@ -273,7 +270,7 @@ def test_list_pages_with_the_printed_cursor(database: Path) -> None:
 def test_show_prints_history_error_traceback_progress_and_logs(database: Path) -> None:
     beat = enqueue("HeartbeatJobs.beat")
     failing = enqueue("TempFileJobs.cleanup", "--kwargs", '{"older_than_hours": -1}')
-    in_store(lambda container: container.worker().run_once())
+    in_store(lambda container: engine_of(container).worker().run_once())
 
     beat_shown = run("jobs", "show", beat)
     failing_shown = run("jobs", "show", failing)
@@ -475,7 +472,7 @@ def test_requeue_of_a_processing_job_is_refused_and_the_others_done(database: Pa
     async def claim(container: Container) -> None:
         await container.jobs().delete(JobId(uuid.UUID(waiting)))
         # Claimed by a worker that never finishes it: processing.
-        claims = await container.job_store().acquire(
+        claims = await engine_of(container).store.acquire(
             ["low"],
             now=container.clock().now(),
             lease=dt.timedelta(minutes=5),
@@ -500,6 +497,14 @@ def test_the_memory_backend_is_refused(
     monkeypatch.setenv("APP_JOBS__BACKEND", "memory")
 
     assert_error(run(*args), 2, "error: the memory backend", "APP_JOBS__BACKEND=sql")
+
+
+def test_an_unknown_backend_is_refused_by_the_settings(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_JOBS__BACKEND", "rabbit-hole")
+
+    assert_error(run("jobs", "list"), 2, "APP_JOBS__BACKEND", "memory, sql")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from host.catalog import register_handlers
 from host.registrar import RecurringJobRegistrar, recurring
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.store import InMemoryJobStore
 
 START = dt.datetime(2026, 5, 1, 12, 0, 30, tzinfo=dt.UTC)

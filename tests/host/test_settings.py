@@ -1,13 +1,15 @@
 """The job tables' schema: `APP_DB__SCHEMA_NAME`, else `jobs` on SQL Server (none elsewhere),
-derived once in the settings so `serve`, `migrate`, the workers and the store agree."""
+derived once, by the SQL backend, so `serve`, `migrate`, the workers and the store agree."""
 
 from __future__ import annotations
 
 import pytest
 
 from host.container import create_container
-from host.settings import DatabaseSettings, Settings
+from host.settings import Settings
+from infrastructure.jobs.sql.database import default_schema
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from tests.engine_loop import engine_of
 
 MSSQL_URL = (
     "mssql+pyodbc://user:secret@127.0.0.1:1433/jobsdb"
@@ -33,24 +35,22 @@ def no_app_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_default_schema_by_database(url: str, schema: str | None) -> None:
-    assert DatabaseSettings(url=url).schema_name == schema
+    assert default_schema(url) == schema
 
 
-def test_the_environment_sets_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("configured", "schema"), [(None, "jobs"), ("dbo", "dbo")])
+async def test_the_store_gets_the_configured_or_default_schema(
+    monkeypatch: pytest.MonkeyPatch, configured: str | None, schema: str
+) -> None:
+    """The container builds the store on `<schema>.*` tables (nothing connects)."""
     monkeypatch.setenv("APP_DB__URL", MSSQL_URL)
-    assert Settings().db.schema_name == "jobs"
-    monkeypatch.setenv("APP_DB__SCHEMA_NAME", "dbo")
-    assert Settings().db.schema_name == "dbo"
-
-
-def test_the_store_gets_the_default_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The container builds the store on `jobs.*` tables (nothing connects)."""
-    monkeypatch.setenv("APP_DB__URL", MSSQL_URL)
-    container = create_container(Settings())
+    if configured is not None:
+        monkeypatch.setenv("APP_DB__SCHEMA_NAME", configured)
+    backend = engine_of(create_container(Settings()))
     try:
-        store = container.job_store()
+        store = backend.store
         assert isinstance(store, SQLAlchemyJobStore)
-        assert {table.schema for table in store.metadata.tables.values()} == {"jobs"}
-        assert "jobs.jobs" in store.metadata.tables
+        assert {table.schema for table in store.metadata.tables.values()} == {schema}
+        assert f"{schema}.jobs" in store.metadata.tables
     finally:
-        container.shutdown_resources()
+        await backend.close()

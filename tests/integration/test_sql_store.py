@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from application.jobs import JobState
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.integration.handlers import Notes
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.engine.execution import Executor
-from infrastructure.jobs.engine.handlers import HandlerRegistry
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.integration.handlers import Notes

@@ -15,14 +15,16 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from infrastructure.jobs.backend import BackendContext, DatabaseConfig, EngineBackend
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.execution import Executor
+from infrastructure.jobs.engine.execution import construct
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.store import JobStore
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.memory.store import InMemoryJobStore
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from infrastructure.jobs.telemetry import default_middleware
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import empty_tables
 from tests.engine_loop import drain
@@ -58,22 +60,29 @@ async def store_of(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[J
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    """The engine with the service's own middleware: logs, traces and metrics."""
     clock = FakeClock(START)
-    registry = build_registry()
-    executor = Executor(registry)
-    settings = WorkerSettings(queues=("critical", "default", "low"), concurrency=4)
+    context = BackendContext(
+        registry=build_registry(),
+        handler_factory=construct,
+        clock=clock,
+        database=DatabaseConfig(url="sqlite://"),
+        middleware=default_middleware(),
+        worker=WorkerSettings(queues=("critical", "default", "low"), concurrency=4),
+    )
     Journal.reset()
     async with store_of(request.param, request) as store:
+        backend = EngineBackend(store, context)
         try:
             yield Engine(
                 clock=clock,
                 store=store,
-                jobs=EngineJobService(store, registry, clock),
-                worker=Worker(store, executor, clock, server_id="server-a", settings=settings),
-                scheduler=Scheduler(store, clock),
+                jobs=backend.jobs,
+                worker=backend.worker(server_id="server-a"),
+                scheduler=backend.scheduler(),
             )
         finally:
-            executor.shutdown()
+            backend.executor.shutdown()
             Journal.reset()
 
 

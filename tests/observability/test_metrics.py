@@ -28,6 +28,7 @@ from host.settings import (
 )
 from infrastructure.jobs.engine.model import ServerInfo
 from tests.contract.handlers import Blocking, Journal, Recorder
+from tests.engine_loop import engine_of
 from tests.observability.conftest import START, Engine
 
 READ_KEY = "read-key-for-metrics-tests"
@@ -169,7 +170,7 @@ async def test_metrics_show_jobs_by_state_and_server_heartbeat_age(
     container: Container = app.state.container
     await container.jobs().enqueue(HeartbeatJobs.beat)
     now = container.clock().now()
-    await container.job_store().heartbeat(
+    await engine_of(container).store.heartbeat(
         ServerInfo(
             id="server-z",
             queues=("default",),

@@ -33,6 +33,7 @@ from host.settings import (
 from host.tracing import TracingUnavailable, configure_tracing
 from infrastructure.jobs import telemetry
 from tests.contract.handlers import Recorder
+from tests.engine_loop import engine_of
 from tests.observability.conftest import Engine, Spans
 
 CALLER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -267,9 +268,9 @@ async def test_job_posted_to_the_api_runs_in_the_callers_trace(
         )
     assert response.status_code == 201
     try:
-        assert await container.worker().run_once() == 1
+        assert await engine_of(container).worker().run_once() == 1
     finally:
-        container.executor().shutdown()
+        engine_of(container).executor.shutdown()
 
     # Then its execution belongs to the caller's trace
     consumer = spans.one("process HeartbeatJobs.beat")

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from application.jobs import JobContext, RetryPolicy
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sql.database import create_engine
 
 T = TypeVar("T")

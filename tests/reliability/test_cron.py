@@ -29,7 +29,7 @@ from domain.maintenance import HeartbeatJobs
 from host.catalog import register_handlers
 from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.reliability.common import HISTORY, JOBS, percentile
 from tests.reliability.conftest import KINDS, Database, Figures, fresh_database
@@ -45,7 +45,7 @@ TICK_PREFIX = "recurring tick "
 @pytest.mark.timeout(240)
 async def test_cron_ticks_exactly_once_across_three_serve_processes(
     figures: Figures, tmp_path: Path
-):
+) -> None:
     with ExitStack() as stack:
         databases = [
             stack.enter_context(fresh_database(kind, tmp_path / kind / "db")) for kind in KINDS

@@ -44,7 +44,7 @@ RELEASED = "released: server stopping"
 @pytest.mark.timeout(120)
 async def test_sigterm_finishes_short_jobs_and_hands_long_ones_over(
     database: Database, figures: Figures, tmp_path: Path
-):
+) -> None:
     engine = database.engine
     jobs, store = job_service(engine)
     short = [str(await jobs.enqueue(WitnessJobs.sleep, SHORT_MS)) for _ in range(SHORT_JOBS)]

@@ -80,7 +80,9 @@ class Orphan:
 
 @pytest.mark.parametrize("database", [*KINDS, "mariadb-odbc"], indirect=True)
 @pytest.mark.timeout(240)
-async def test_kill9_workers_lose_no_job(database: Database, figures: Figures, tmp_path: Path):
+async def test_kill9_workers_lose_no_job(
+    database: Database, figures: Figures, tmp_path: Path
+) -> None:
     engine = database.engine
     seed = seed_from_environment()
     rng = random.Random(seed)

@@ -39,7 +39,7 @@ WORKERS = 2
 @pytest.mark.timeout(180)
 async def test_jobs_exist_iff_their_transaction_committed(
     database: Database, figures: Figures, tmp_path: Path
-):
+) -> None:
     engine = database.engine
     jobs, store = job_service(engine)
     seed = seed_from_environment()

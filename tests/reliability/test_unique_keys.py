@@ -46,7 +46,7 @@ class Race:
 @pytest.mark.timeout(120)
 async def test_one_unique_key_from_three_processes_makes_one_job(
     database: Database, figures: Figures, tmp_path: Path
-):
+) -> None:
     engine, key = database.engine, "welcome:42"
     with Processes(tmp_path / "logs") as processes:
         racers = _start_race(processes, database, key, tmp_path / "race")
@@ -81,7 +81,7 @@ async def test_one_unique_key_from_three_processes_makes_one_job(
 @pytest.mark.timeout(120)
 async def test_unique_key_survives_the_first_inserter_rolling_back(
     database: Database, figures: Figures, tmp_path: Path
-):
+) -> None:
     engine, key = database.engine, "report:7"
     jobs, store = job_service(engine)
     with Processes(tmp_path / "logs") as processes:

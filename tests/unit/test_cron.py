@@ -29,7 +29,7 @@ def fires_between(cron: Cron, start: dt.datetime, end: dt.datetime) -> list[dt.d
 # --- fields --------------------------------------------------------------------------------------
 
 
-def test_five_fields_fire_on_the_minute():
+def test_five_fields_fire_on_the_minute() -> None:
     assert fires(Cron("*/15 * * * *"), utc(2026, 1, 5, 9, 7, 30), 3) == [
         utc(2026, 1, 5, 9, 15),
         utc(2026, 1, 5, 9, 30),
@@ -37,7 +37,7 @@ def test_five_fields_fire_on_the_minute():
     ]
 
 
-def test_six_fields_have_seconds_first():
+def test_six_fields_have_seconds_first() -> None:
     assert fires(Cron("*/20 * * * * *"), utc(2026, 1, 5, 9, 0, 0), 3) == [
         utc(2026, 1, 5, 9, 0, 20),
         utc(2026, 1, 5, 9, 0, 40),
@@ -46,28 +46,28 @@ def test_six_fields_have_seconds_first():
     assert next_fire(Cron("30 0 6 * * *"), utc(2026, 1, 5, 9)) == utc(2026, 1, 6, 6, 0, 30)
 
 
-def test_next_fire_is_strictly_after_the_given_instant():
+def test_next_fire_is_strictly_after_the_given_instant() -> None:
     assert next_fire(Cron("0 * * * *"), utc(2026, 1, 5, 9)) == utc(2026, 1, 5, 10)
     assert next_fire(Cron("0 * * * *"), utc(2026, 1, 5, 8, 59, 59)) == utc(2026, 1, 5, 9)
 
 
-def test_backwards_iteration_is_strictly_before_the_given_instant():
+def test_backwards_iteration_is_strictly_before_the_given_instant() -> None:
     assert fires(Cron("0 * * * *"), utc(2026, 1, 5, 9), 2, backwards=True) == [
         utc(2026, 1, 5, 8),
         utc(2026, 1, 5, 7),
     ]
 
 
-def test_expression_whitespace_is_normalised():
+def test_expression_whitespace_is_normalised() -> None:
     assert Cron("  0   6 *  * * ").expression == "0 6 * * *"
 
 
-def test_day_of_month_and_weekday_fields():
+def test_day_of_month_and_weekday_fields() -> None:
     assert next_fire(Cron("0 6 1 * *"), utc(2026, 1, 5)) == utc(2026, 2, 1, 6)
     assert next_fire(Cron("0 8 * * mon"), utc(2026, 1, 5, 9)) == utc(2026, 1, 12, 8)
 
 
-def test_expression_that_never_fires_has_no_next_fire():
+def test_expression_that_never_fires_has_no_next_fire() -> None:
     assert next_fire(Cron("0 0 30 2 *"), utc(2026, 1, 1)) is None
 
 
@@ -75,7 +75,7 @@ def test_expression_that_never_fires_has_no_next_fire():
     "expression",
     ["61 * * * *", "0 25 * * *", "0 0 * * 8", "*/0 * * * *", "a b c d e", "60 * * * * *"],
 )
-def test_malformed_expression_raises_invalid_schedule(expression: str):
+def test_malformed_expression_raises_invalid_schedule(expression: str) -> None:
     with pytest.raises(InvalidSchedule):
         validate(Cron(expression))
     with pytest.raises(InvalidSchedule):
@@ -83,13 +83,13 @@ def test_malformed_expression_raises_invalid_schedule(expression: str):
 
 
 @pytest.mark.parametrize("expression", ["* * * *", "* * * * * * *", ""])
-def test_wrong_number_of_fields_raises_invalid_schedule(expression: str):
+def test_wrong_number_of_fields_raises_invalid_schedule(expression: str) -> None:
     with pytest.raises(InvalidSchedule, match="fields"):
         Cron(expression)
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Not a zone", "../../etc/passwd"])
-def test_unknown_time_zone_raises_invalid_schedule(zone: str):
+def test_unknown_time_zone_raises_invalid_schedule(zone: str) -> None:
     with pytest.raises(InvalidSchedule, match="time zone"):
         Cron("0 * * * *", timezone=zone)
 
@@ -97,7 +97,7 @@ def test_unknown_time_zone_raises_invalid_schedule(zone: str):
 # --- time zones ----------------------------------------------------------------------------------
 
 
-def test_fire_times_follow_the_time_zone_and_are_returned_in_utc():
+def test_fire_times_follow_the_time_zone_and_are_returned_in_utc() -> None:
     kolkata = Cron("0 6 1 * *", timezone="Asia/Kolkata")  # UTC+05:30
 
     [first] = fires(kolkata, utc(2026, 1, 5), 1)
@@ -106,7 +106,7 @@ def test_fire_times_follow_the_time_zone_and_are_returned_in_utc():
     assert first.tzinfo is UTC
 
 
-def test_local_time_stays_fixed_across_a_dst_change():
+def test_local_time_stays_fixed_across_a_dst_change() -> None:
     berlin = Cron("0 9 * * *", timezone="Europe/Berlin")
 
     assert fires(berlin, utc(2026, 3, 28, 12), 2) == [
@@ -122,7 +122,7 @@ BERLIN_DAILY = Cron("30 2 * * *", timezone="Europe/Berlin")
 BERLIN_HALF_HOURLY = Cron("*/30 * * * *", timezone="Europe/Berlin")
 
 
-def test_time_in_the_spring_forward_gap_fires_once_at_the_first_valid_instant():
+def test_time_in_the_spring_forward_gap_fires_once_at_the_first_valid_instant() -> None:
     fired = fires_between(BERLIN_DAILY, utc(2026, 3, 27, 12), utc(2026, 3, 31))
 
     assert fired == [
@@ -132,14 +132,14 @@ def test_time_in_the_spring_forward_gap_fires_once_at_the_first_valid_instant():
     ]
 
 
-def test_spring_forward_gap_going_backwards_also_fires_once():
+def test_spring_forward_gap_going_backwards_also_fires_once() -> None:
     assert fires(BERLIN_DAILY, utc(2026, 3, 29, 12), 2, backwards=True) == [
         utc(2026, 3, 29, 1, 0),
         utc(2026, 3, 28, 1, 30),
     ]
 
 
-def test_fixed_hour_in_the_fall_back_hour_fires_once_not_twice():
+def test_fixed_hour_in_the_fall_back_hour_fires_once_not_twice() -> None:
     fired = fires_between(BERLIN_DAILY, utc(2026, 10, 24, 12), utc(2026, 10, 26))
 
     assert fired == [
@@ -147,14 +147,14 @@ def test_fixed_hour_in_the_fall_back_hour_fires_once_not_twice():
     ]
 
 
-def test_fall_back_hour_going_backwards_also_fires_once():
+def test_fall_back_hour_going_backwards_also_fires_once() -> None:
     assert fires(BERLIN_DAILY, utc(2026, 10, 25, 12), 2, backwards=True) == [
         utc(2026, 10, 25, 0, 30),
         utc(2026, 10, 24, 0, 30),
     ]
 
 
-def test_six_field_fixed_hour_fires_once_on_the_fall_back_day():
+def test_six_field_fixed_hour_fires_once_on_the_fall_back_day() -> None:
     cron = Cron("0 30 2 * * *", timezone="Europe/Berlin")
 
     assert fires_between(cron, utc(2026, 10, 24, 12), utc(2026, 10, 26)) == [
@@ -162,7 +162,7 @@ def test_six_field_fixed_hour_fires_once_on_the_fall_back_day():
     ]
 
 
-def test_wildcard_hour_fires_in_both_ambiguous_hours():
+def test_wildcard_hour_fires_in_both_ambiguous_hours() -> None:
     fired = fires_between(BERLIN_HALF_HOURLY, utc(2026, 10, 24, 23, 45), utc(2026, 10, 25, 2, 15))
 
     assert fired == [
@@ -174,7 +174,7 @@ def test_wildcard_hour_fires_in_both_ambiguous_hours():
     ]
 
 
-def test_wildcard_hour_skips_the_spring_forward_gap_without_duplicates():
+def test_wildcard_hour_skips_the_spring_forward_gap_without_duplicates() -> None:
     fired = fires_between(BERLIN_HALF_HOURLY, utc(2026, 3, 29, 0, 15), utc(2026, 3, 29, 1, 45))
 
     assert fired == [
@@ -187,7 +187,7 @@ def test_wildcard_hour_skips_the_spring_forward_gap_without_duplicates():
 # --- DST: America/New_York, 2026-03-08 (02:00 -> 03:00) and 2026-11-01 (02:00 -> 01:00) ---------
 
 
-def test_new_york_spring_forward_gap_fires_once_at_three():
+def test_new_york_spring_forward_gap_fires_once_at_three() -> None:
     cron = Cron("30 2 * * *", timezone="America/New_York")
 
     assert fires_between(cron, utc(2026, 3, 7, 12), utc(2026, 3, 10)) == [
@@ -196,7 +196,7 @@ def test_new_york_spring_forward_gap_fires_once_at_three():
     ]
 
 
-def test_new_york_fall_back_fires_once_for_a_fixed_hour():
+def test_new_york_fall_back_fires_once_for_a_fixed_hour() -> None:
     cron = Cron("30 1 * * *", timezone="America/New_York")
 
     assert fires_between(cron, utc(2026, 10, 31, 12), utc(2026, 11, 2)) == [
@@ -204,7 +204,7 @@ def test_new_york_fall_back_fires_once_for_a_fixed_hour():
     ]
 
 
-def test_new_york_fall_back_fires_twice_for_a_wildcard_hour():
+def test_new_york_fall_back_fires_twice_for_a_wildcard_hour() -> None:
     cron = Cron("30 * * * *", timezone="America/New_York")
 
     assert fires_between(cron, utc(2026, 11, 1, 5), utc(2026, 11, 1, 7)) == [
@@ -225,21 +225,21 @@ def minutely(misfire: MisfirePolicy) -> Cron:
     return Cron("* * * * *", misfire=misfire)
 
 
-def test_plan_on_time_is_the_due_tick_alone():
+def test_plan_on_time_is_the_due_tick_alone() -> None:
     assert plan_ticks(minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE) == [MINUTELY_DUE]
     assert plan_ticks(
         minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE + dt.timedelta(seconds=59)
     ) == [MINUTELY_DUE]
 
 
-def test_plan_run_once_keeps_the_latest_missed_tick_and_the_on_time_one():
+def test_plan_run_once_keeps_the_latest_missed_tick_and_the_on_time_one() -> None:
     assert plan_ticks(minutely(MisfirePolicy.run_once()), MINUTELY_DUE, BACK_AT) == [
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
     ]
 
 
-def test_plan_run_all_keeps_every_missed_tick():
+def test_plan_run_all_keeps_every_missed_tick() -> None:
     assert plan_ticks(minutely(MisfirePolicy.run_all()), MINUTELY_DUE, BACK_AT) == [
         utc(2026, 1, 5, 0, 1),
         utc(2026, 1, 5, 0, 2),
@@ -247,7 +247,7 @@ def test_plan_run_all_keeps_every_missed_tick():
     ]
 
 
-def test_plan_run_all_keeps_only_the_latest_limit_missed_ticks():
+def test_plan_run_all_keeps_only_the_latest_limit_missed_ticks() -> None:
     hours_later = utc(2026, 1, 5, 5, 0, 30)
 
     planned = plan_ticks(minutely(MisfirePolicy.run_all(limit=10)), MINUTELY_DUE, hours_later)
@@ -255,7 +255,7 @@ def test_plan_run_all_keeps_only_the_latest_limit_missed_ticks():
     assert planned == [utc(2026, 1, 5, 4, 50) + dt.timedelta(minutes=n) for n in range(11)]
 
 
-def test_plan_skip_keeps_only_ticks_within_grace():
+def test_plan_skip_keeps_only_ticks_within_grace() -> None:
     assert plan_ticks(minutely(MisfirePolicy.skip()), MINUTELY_DUE, BACK_AT) == [
         utc(2026, 1, 5, 0, 3)
     ]
@@ -263,13 +263,13 @@ def test_plan_skip_keeps_only_ticks_within_grace():
     assert plan_ticks(hourly, utc(2026, 1, 5, 1), utc(2026, 1, 5, 3, 30)) == []
 
 
-def test_plan_never_reaches_before_the_first_due_tick():
+def test_plan_never_reaches_before_the_first_due_tick() -> None:
     assert plan_ticks(minutely(MisfirePolicy.run_all()), utc(2026, 1, 5, 0, 3), BACK_AT) == [
         utc(2026, 1, 5, 0, 3)
     ]
 
 
-def test_plan_grace_is_configurable():
+def test_plan_grace_is_configurable() -> None:
     wide = MisfirePolicy(grace=dt.timedelta(minutes=5))
 
     assert plan_ticks(minutely(wide), MINUTELY_DUE, BACK_AT) == [
@@ -279,7 +279,7 @@ def test_plan_grace_is_configurable():
     ]
 
 
-def test_plan_is_dst_correct():
+def test_plan_is_dst_correct() -> None:
     cron = Cron("30 2 * * *", timezone="Europe/Berlin", misfire=MisfirePolicy.run_all())
 
     assert plan_ticks(cron, utc(2026, 10, 24, 0, 30), utc(2026, 10, 26, 12)) == [
@@ -289,6 +289,6 @@ def test_plan_is_dst_correct():
     ]
 
 
-def test_misfire_run_all_limit_must_be_positive():
+def test_misfire_run_all_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MisfirePolicy.run_all(limit=0)

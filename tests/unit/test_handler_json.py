@@ -7,8 +7,8 @@ from uuid import UUID
 
 import pytest
 
-from application.jobs import InvalidArguments
-from infrastructure.jobs.engine.handlers import HandlerDefinition, HandlerRegistry
+from application.jobs import InvalidArguments, JSONValue, PayloadTooLarge
+from infrastructure.jobs.handlers import HandlerDefinition, HandlerRegistry
 
 
 class ReportJobs:
@@ -23,11 +23,14 @@ def definition() -> HandlerDefinition:
     return HandlerRegistry().register(ReportJobs.build)
 
 
-def test_json_strings_become_the_annotated_types(definition: HandlerDefinition) -> None:
-    args, kwargs = definition.parse(
-        ["0b8f2f8e-1d1c-4a5e-9f00-000000000001", "2026-11-23T10:00:00+01:00", 3, "a", "b"],
-        {"urgent": True},
-    )
+def test_checked_json_is_kept_and_decodes_to_the_annotated_types(
+    definition: HandlerDefinition,
+) -> None:
+    sent: list[JSONValue] = ["0b8f2f8e-1d1c-4a5e-9f00-000000000001", "2026-11-23T10:00:00+01:00"]
+    sent += [3, "a", "b"]
+    checked = definition.check_json(sent, {"urgent": True}, 1000)
+    assert checked == (sent, {"urgent": True})
+    args, kwargs = definition.decode(*checked)
     assert args == [
         UUID("0b8f2f8e-1d1c-4a5e-9f00-000000000001"),
         dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC),
@@ -52,7 +55,7 @@ def test_a_value_that_does_not_fit_is_refused_by_name(
     definition: HandlerDefinition, args: list[object], kwargs: dict[str, object], argument: str
 ) -> None:
     with pytest.raises(InvalidArguments) as refused:
-        definition.parse(args, kwargs)  # type: ignore[arg-type]
+        definition.check_json(args, kwargs, 1000)  # type: ignore[arg-type]
     assert refused.value.argument == argument
 
 
@@ -67,3 +70,12 @@ def test_the_schema_describes_each_parameter(definition: HandlerDefinition) -> N
     assert properties["tags"] == {"type": "array", "items": {"type": "string"}}
     assert properties["extra"] == {"type": "object", "additionalProperties": {"type": "boolean"}}
     assert schema["required"] == ["report_id", "due"]
+
+
+def test_json_over_the_size_limit_is_refused_naming_the_largest(
+    definition: HandlerDefinition,
+) -> None:
+    sent: list[JSONValue] = ["0b8f2f8e-1d1c-4a5e-9f00-000000000001", "2026-11-23T10:00:00Z"]
+    with pytest.raises(PayloadTooLarge) as refused:
+        definition.check_json([*sent, 1, "x" * 200], {}, 100)
+    assert refused.value.argument == "tags"

@@ -47,7 +47,9 @@ EXPECTED: set[tuple[JobState, JobState]] = {
 
 
 @pytest.mark.parametrize(("current", "to"), sorted(itertools.product(S, S)))
-def test_transition_is_allowed_exactly_when_the_table_says_so(current: JobState, to: JobState):
+def test_transition_is_allowed_exactly_when_the_table_says_so(
+    current: JobState, to: JobState
+) -> None:
     if (current, to) in EXPECTED:
         check_transition("job", current, to)
     else:
@@ -55,12 +57,12 @@ def test_transition_is_allowed_exactly_when_the_table_says_so(current: JobState,
             check_transition("job", current, to)
 
 
-def test_nothing_moves_back_to_awaiting_and_only_a_claim_reaches_processing():
+def test_nothing_moves_back_to_awaiting_and_only_a_claim_reaches_processing() -> None:
     assert not any(to is S.AWAITING for _, to in EXPECTED)
     assert {current for current, to in EXPECTED if to is S.PROCESSING} == {S.ENQUEUED}
 
 
-def test_active_states_are_the_unfinished_ones():
+def test_active_states_are_the_unfinished_ones() -> None:
     assert {state for state in S if not state.is_final} == ACTIVE_STATES
     assert {state for state in S if state.is_final} == {S.SUCCEEDED, S.FAILED, S.DELETED}
 
@@ -85,14 +87,14 @@ def test_active_states_are_the_unfinished_ones():
 )
 def test_continuation_starts_in_a_state_given_by_its_parent(
     parent: JobState, continue_on: ContinueOn, expected: JobState
-):
+) -> None:
     state, reason = continuation_start(parent, continue_on)
 
     assert state is expected
     assert reason
 
 
-def test_continuation_is_released_only_when_it_leaves_awaiting():
+def test_continuation_is_released_only_when_it_leaves_awaiting() -> None:
     assert continuation_release(S.PROCESSING, ContinueOn.SUCCESS) is None
     assert continuation_release(S.FAILED, ContinueOn.SUCCESS) is None
     assert continuation_release(S.SCHEDULED, ContinueOn.ANY_FINISHED) is None
@@ -104,13 +106,13 @@ def test_continuation_is_released_only_when_it_leaves_awaiting():
 # --- batches -------------------------------------------------------------------------------------
 
 
-def test_batch_continuation_waits_while_any_job_is_unfinished():
+def test_batch_continuation_waits_while_any_job_is_unfinished() -> None:
     for unfinished in (S.SCHEDULED, S.ENQUEUED, S.PROCESSING, S.AWAITING):
         for continue_on in ContinueOn:
             assert batch_release([S.SUCCEEDED, unfinished], continue_on) is None
 
 
-def test_batch_continuation_on_success_needs_every_job_succeeded():
+def test_batch_continuation_on_success_needs_every_job_succeeded() -> None:
     assert batch_release([S.SUCCEEDED, S.SUCCEEDED], ContinueOn.SUCCESS) == (
         S.ENQUEUED,
         "batch succeeded",
@@ -119,14 +121,14 @@ def test_batch_continuation_on_success_needs_every_job_succeeded():
     assert batch_release([S.SUCCEEDED, S.DELETED], ContinueOn.SUCCESS) is None
 
 
-def test_batch_continuation_on_any_finished_runs_once_all_are_final():
+def test_batch_continuation_on_any_finished_runs_once_all_are_final() -> None:
     assert batch_release([S.SUCCEEDED, S.FAILED, S.DELETED], ContinueOn.ANY_FINISHED) == (
         S.ENQUEUED,
         "batch finished",
     )
 
 
-def test_empty_batch_releases_its_continuation():
+def test_empty_batch_releases_its_continuation() -> None:
     assert batch_release([], ContinueOn.SUCCESS) is not None
 
 
@@ -137,20 +139,20 @@ def seconds(delay: dt.timedelta) -> float:
     return delay.total_seconds()
 
 
-def test_explicit_delays_are_used_in_order_and_the_last_repeats():
+def test_explicit_delays_are_used_in_order_and_the_last_repeats() -> None:
     policy = RetryPolicy(attempts=10, delays=(30, 60, 120))
     rng = random.Random(1)
 
     assert [seconds(retry_delay(policy, n, rng)) for n in range(1, 6)] == [30, 60, 120, 120, 120]
 
 
-def test_explicit_delays_have_no_jitter():
+def test_explicit_delays_have_no_jitter() -> None:
     policy = RetryPolicy(delays=(30,), jitter=1.0)
 
     assert {seconds(retry_delay(policy, 1, random.Random(seed))) for seed in range(20)} == {30}
 
 
-def test_backoff_doubles_and_is_capped_without_jitter():
+def test_backoff_doubles_and_is_capped_without_jitter() -> None:
     policy = RetryPolicy(base_delay=15, max_delay=100, jitter=0)
     rng = random.Random(1)
 
@@ -158,7 +160,7 @@ def test_backoff_doubles_and_is_capped_without_jitter():
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 8])
-def test_backoff_jitter_takes_off_at_most_its_share(attempt: int):
+def test_backoff_jitter_takes_off_at_most_its_share(attempt: int) -> None:
     policy = RetryPolicy(base_delay=10, max_delay=300, jitter=0.25)
     full = min(300, 10 * 2 ** (attempt - 1))
     rng = random.Random(attempt)
@@ -169,7 +171,7 @@ def test_backoff_jitter_takes_off_at_most_its_share(attempt: int):
     assert len(set(delays)) > 1  # it does vary
 
 
-def test_backoff_with_a_seeded_random_source_is_reproducible():
+def test_backoff_with_a_seeded_random_source_is_reproducible() -> None:
     policy = RetryPolicy()
 
     first = [retry_delay(policy, n, random.Random(7)) for n in range(1, 5)]
@@ -178,7 +180,7 @@ def test_backoff_with_a_seeded_random_source_is_reproducible():
     assert first == again
 
 
-def test_failure_with_attempts_left_schedules_a_retry():
+def test_failure_with_attempts_left_schedules_a_retry() -> None:
     policy = RetryPolicy(attempts=3, delays=(30, 60))
 
     assert after_failure(policy, 1, NOW, random.Random(0)) == (
@@ -193,7 +195,7 @@ def test_failure_with_attempts_left_schedules_a_retry():
     )
 
 
-def test_failure_on_the_last_attempt_fails_the_job():
+def test_failure_on_the_last_attempt_fails_the_job() -> None:
     policy = RetryPolicy(attempts=3, delays=(30,))
 
     assert after_failure(policy, 3, NOW, random.Random(0)) == (
@@ -208,7 +210,7 @@ def test_failure_on_the_last_attempt_fails_the_job():
     )
 
 
-def test_failure_on_the_last_attempt_deletes_the_job_when_the_policy_says_so():
+def test_failure_on_the_last_attempt_deletes_the_job_when_the_policy_says_so() -> None:
     policy = RetryPolicy(attempts=2, on_exhausted=OnExhausted.DELETE)
 
     state, run_at, reason = after_failure(policy, 2, NOW, random.Random(0))
@@ -220,6 +222,6 @@ def test_failure_on_the_last_attempt_deletes_the_job_when_the_policy_says_so():
     "arguments",
     [{"attempts": 0}, {"jitter": 1.5}, {"jitter": -0.1}, {"delays": (10, -1)}, {"base_delay": -1}],
 )
-def test_retry_policy_refuses_nonsense(arguments: dict[str, object]):
+def test_retry_policy_refuses_nonsense(arguments: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**arguments)  # type: ignore[arg-type]

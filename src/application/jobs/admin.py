@@ -196,6 +196,9 @@ class JobAdmin(Protocol):
     async def count(self, where: JobFilter) -> int:
         """How many jobs match."""
 
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (states without jobs may be missing)."""
+
     async def stats(self) -> JobStats:
         """Counts by state and outcomes per minute over the last hour."""
 

@@ -9,13 +9,12 @@ import signal
 import typer
 import uvicorn
 
-from host.cli.runner import fail, load_settings, refuse_memory_backend, shutdown_resources
-from host.container import create_container
-from host.runtime import JobRuntime, Role
+from host.cli.runner import fail, load_settings, open_backend
+from host.container import Container, create_container
+from host.runtime import JobRuntime
 from host.settings import Settings
 from host.tracing import configure_tracing
-from infrastructure.jobs.sql import migrate as migrations
-from infrastructure.jobs.sql.database import create_engine
+from infrastructure.jobs.backend import BackendError, Role
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +57,28 @@ def migrate() -> None:
     Safe to run from several processes at once: one migrates, the others wait and find
     the schema current.
     """
-    db = load_settings().db
-    engine = create_engine(db.url)
+    backend = open_backend(create_container(load_settings()))
+
+    async def migrated() -> str:
+        try:
+            return await backend.migrate()
+        finally:
+            await backend.close()
+
     try:
-        migrations.upgrade(
-            engine,
-            schema=db.schema_name,
-            prefix=db.table_prefix,
-            timeout=db.migration_lock_timeout_seconds,
-        )
-    except migrations.MigrationLockTimeout as exc:
+        typer.echo(asyncio.run(migrated()))
+    except BackendError as exc:
         fail(str(exc), 1)
-    finally:
-        engine.dispose()
-    typer.echo(f"schema at revision {migrations.head_revision()}")
 
 
 def _run_headless(settings: Settings, roles: frozenset[Role]) -> None:
-    refuse_memory_backend(settings)
-    configure_tracing(settings)
-    asyncio.run(_until_signalled(settings, roles))
-
-
-async def _until_signalled(settings: Settings, roles: frozenset[Role]) -> None:
     container = create_container(settings)
+    open_backend(container)  # refused here if other processes would not see its jobs
+    configure_tracing(settings)
+    asyncio.run(_until_signalled(container, roles))
+
+
+async def _until_signalled(container: Container, roles: frozenset[Role]) -> None:
     runtime = JobRuntime(container, roles)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,4 +88,3 @@ async def _until_signalled(settings: Settings, roles: frozenset[Role]) -> None:
     await stop.wait()
     logger.info("stopping", extra={"action": "stopping"})
     await runtime.stop()
-    await shutdown_resources(container)

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -23,8 +22,7 @@ from host.cli.output import print_error
 from host.container import Container, create_container
 from host.logging import configure_logging
 from host.settings import Settings
-from infrastructure.jobs.engine.store import JobStore
-from infrastructure.jobs.sql import migrate as migrations
+from infrastructure.jobs.backend import BackendError, JobBackend
 
 T = TypeVar("T")
 
@@ -59,20 +57,27 @@ def _read_settings() -> Settings:
         fail(f"invalid settings: {exc}", 2)
 
 
-def refuse_memory_backend(settings: Settings) -> None:
-    if settings.jobs.backend == "memory":
+def open_backend(container: Container) -> JobBackend:
+    """The configured backend, refused when other processes would not see its jobs."""
+    settings: Settings = container.settings()
+    try:
+        backend: JobBackend = container.backend()
+    except BackendError as exc:
+        fail(str(exc), 1)
+    if not backend.shared:
         fail(
-            "the memory backend keeps jobs inside one process, so this process would never "
-            "see them; set APP_JOBS__BACKEND=sql (or run everything in one `serve`).",
+            f"the {settings.jobs.backend} backend keeps jobs inside one process, so this "
+            "process would never see them; set APP_JOBS__BACKEND=sql (or run everything in "
+            "one `serve`).",
             2,
         )
+    return backend
 
 
 def run(body: Callable[[Container], Awaitable[T]]) -> T:
-    """Run `body` against the job store of the settings, and turn the port's errors into a
+    """Run `body` against the job backend of the settings, and turn the port's errors into a
     one-line message and an exit code (1 not found or refused, 2 bad input)."""
     settings = load_settings()
-    refuse_memory_backend(settings)
     try:
         return asyncio.run(_with_container(settings, body))
     except JobsError as exc:
@@ -80,43 +85,10 @@ def run(body: Callable[[Container], Awaitable[T]]) -> T:
 
 
 async def _with_container(settings: Settings, body: Callable[[Container], Awaitable[T]]) -> T:
-    container = create_container(settings)
+    backend = open_backend(container := create_container(settings))
     try:
-        store = _open_store(container)
-        try:
-            await _require_schema(container, settings)
-            return await body(container)
-        finally:
-            await store.close()
+        if (problem := await backend.problem()) is not None:
+            fail(problem, 1)
+        return await body(container)
     finally:
-        await shutdown_resources(container)
-
-
-def _open_store(container: Container) -> JobStore:
-    try:
-        store: JobStore = container.job_store()
-    except (sa.exc.SQLAlchemyError, ImportError, OSError) as exc:  # bad URL, driver, folder
-        fail(f"cannot use the database of APP_DB__URL: {exc}", 1)
-    return store
-
-
-async def _require_schema(container: Container, settings: Settings) -> None:
-    db = settings.db
-    try:
-        current = await asyncio.to_thread(
-            migrations.is_at_head,
-            container.db_engine(),
-            schema=db.schema_name,
-            prefix=db.table_prefix,
-        )
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(exc).splitlines()[0]
-        fail(f"cannot read the database's schema: {exc.__class__.__name__}: {reason}", 1)
-    if not current:
-        fail("the database schema is not at the latest revision; run `jobs-service migrate`", 1)
-
-
-async def shutdown_resources(container: Container) -> None:
-    result = container.shutdown_resources()
-    if result is not None:
-        await result
+        await backend.close()

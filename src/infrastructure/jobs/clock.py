@@ -1,15 +1,14 @@
-"""Where the engine reads the time. Loops read it once per round and pass `now` down."""
+"""The clocks behind the domain's `Clock` port: the system's, and a fake one for tests. The
+engine's loops read it once per round and pass `now` down."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
 
+from domain.clock import Clock
 
-class Clock(Protocol):
-    def now(self) -> dt.datetime:
-        """The current instant, timezone-aware UTC."""
+__all__ = ["Clock", "FakeClock", "SystemClock"]
 
 
 class SystemClock:

@@ -1,4 +1,4 @@
-"""The engine's metrics, spans and log context, recorded where jobs are created and run.
+"""Our logs, metrics and traces of jobs, as job middleware (`default_middleware()`).
 
 Only OpenTelemetry's API is used here: until the host configures an SDK, spans are no-ops
 (yet a caller's trace context still passes through to the job). Metrics go to
@@ -8,18 +8,23 @@ bounded (configuration and the handler allow-list), never a job id.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextvars import Token
 
 from opentelemetry import context, propagate, trace
 from prometheus_client import Counter, Histogram
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from application.jobs import JobState
-from infrastructure.jobs.engine.model import Finish, Job
+from application.jobs import JobId, JobState, JSONValue
+from infrastructure.jobs.engine.middleware import Enqueue, JobMiddleware
+from infrastructure.jobs.engine.model import Job
+
+logger = logging.getLogger("infrastructure.jobs")
 
 ENQUEUED = Counter(
     "jobs_enqueued", "Jobs created (not counting unique-key duplicates).", ["queue", "handler"]
@@ -53,74 +58,144 @@ independently of) what created them, so parenting would stretch one trace over h
 _tracer = trace.get_tracer("infrastructure.jobs")
 
 
-# --- creating jobs ----------------------------------------------------------------------------
-@contextmanager
-def producing(name: str, *, queue: str | None = None) -> Iterator[dict[str, str]]:
-    """A PRODUCER span for creating jobs; yields its W3C carrier for `traced`."""
-    attributes = {"messaging.system": "jobs", "messaging.operation.type": "send"}
-    if queue is not None:
-        attributes["messaging.destination.name"] = queue
-    with _tracer.start_as_current_span(name, kind=trace.SpanKind.PRODUCER, attributes=attributes):
+def default_middleware() -> list[JobMiddleware]:
+    """Logs, traces and metrics, in this order (logging outermost, so every line of a job,
+    the others' included, carries the job's context)."""
+    return [LoggingMiddleware(), TracingMiddleware(), MetricsMiddleware()]
+
+
+def outcome_of(job: Job, error: BaseException | None) -> str:
+    """How an execution ended: succeeded, retried, failed (for good) or cancelled."""
+    if error is None:
+        return "succeeded"
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return "retried" if job.attempt < job.retry.attempts else "failed"
+
+
+class LoggingMiddleware(JobMiddleware):
+    """A line per created job (per batch), the job's context bound to every line logged while
+    it runs, and a line per outcome."""
+
+    def __init__(self) -> None:
+        self._bound: dict[JobId, Mapping[str, Token[object]]] = {}
+
+    def after_enqueue(self, enqueue: Enqueue, *, error: BaseException | None) -> None:
+        if error is not None or enqueue.operation == "tick":
+            return  # the scheduler logs its ticks
+        if enqueue.operation == "batch":
+            batch_id = str(enqueue.jobs[0].batch_id)
+            extra = {"action": "batch_created", "batch_id": batch_id}
+            logger.info("batch %s created with %d jobs", batch_id, len(enqueue.jobs), extra=extra)
+            return
+        for job, created in zip(enqueue.jobs, enqueue.created, strict=True):
+            how = job.reason if created else "already active (unique key)"
+            extra = {"action": "job_created", "job_id": str(job.id), "queue": job.queue}
+            logger.info("job %s %s: %s", job.id, how, job.handler, extra=extra)
+
+    def before_perform(self, job: Job, *, now: dt.datetime) -> None:
+        self._bound[job.id] = bind_contextvars(
+            job_id=str(job.id), attempt=job.attempt, queue=job.queue, handler=job.handler
+        )
+
+    def after_perform(self, job: Job, *, result: JSONValue, error: BaseException | None) -> None:
+        try:
+            _log_outcome(job, outcome_of(job, error), error)
+        finally:
+            reset_contextvars(**self._bound.pop(job.id, {}))
+
+
+def _log_outcome(job: Job, outcome: str, error: BaseException | None) -> None:
+    extra = {"action": f"job_{outcome}", "job_id": str(job.id), "handler": job.handler}
+    if outcome == "succeeded":
+        logger.info("job %s %s succeeded", job.id, job.handler, extra=extra)
+    elif outcome == "cancelled":
+        logger.info("job %s %s cancelled", job.id, job.handler, extra=extra)
+    elif outcome == "retried":
+        attempts = f"attempt {job.attempt} of {job.retry.attempts}"
+        logger.warning(
+            "job %s %s failed (%s): %s", job.id, job.handler, attempts, error, extra=extra
+        )
+    else:
+        logger.error("job %s %s failed for good: %s", job.id, job.handler, error, extra=extra)
+
+
+@dataclasses.dataclass(slots=True)
+class _Open:
+    """A span made current by a `before_*` hook, until its `after_*` hook."""
+
+    span: trace.Span
+    token: Token[context.Context]
+
+    def close(self, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self.span.record_exception(error)
+            self.span.set_status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}")
+        context.detach(self.token)
+        self.span.end()
+
+
+def _opened(span: trace.Span) -> _Open:
+    return _Open(span, context.attach(trace.set_span_in_context(span)))
+
+
+class TracingMiddleware(JobMiddleware):
+    """A PRODUCER span around creating jobs, whose context each job keeps; a CONSUMER span
+    around each execution, restored from it (linked, for continuations and ticks)."""
+
+    def __init__(self) -> None:
+        self._producers: dict[int, _Open] = {}
+        self._consumers: dict[JobId, _Open] = {}
+
+    def before_enqueue(self, enqueue: Enqueue) -> None:
+        first = enqueue.jobs[0]
+        attributes = {"messaging.system": "jobs", "messaging.operation.type": "send"}
+        if enqueue.operation == "batch":
+            name = "enqueue batch"
+        else:
+            name = f"{enqueue.operation} {first.handler}"
+            attributes["messaging.destination.name"] = first.queue
+        span = _tracer.start_span(name, kind=trace.SpanKind.PRODUCER, attributes=attributes)
+        self._producers[id(enqueue)] = _opened(span)
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
-        yield carrier
+        enqueue.jobs = [_traced(job, carrier) for job in enqueue.jobs]
+
+    def after_enqueue(self, enqueue: Enqueue, *, error: BaseException | None) -> None:
+        if (opened := self._producers.pop(id(enqueue), None)) is not None:
+            opened.close(error)
+
+    def before_perform(self, job: Job, *, now: dt.datetime) -> None:
+        parent, links = _parent_of(job.trace_context)
+        attributes: dict[str, str | int] = {
+            "messaging.system": "jobs",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": job.queue,
+            "messaging.message.id": str(job.id),
+            "job.handler": job.handler,
+            "job.attempt": job.attempt,
+        }
+        span = _tracer.start_span(
+            f"process {job.handler}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+        )
+        self._consumers[job.id] = _opened(span)
+
+    def after_perform(self, job: Job, *, result: JSONValue, error: BaseException | None) -> None:
+        if (opened := self._consumers.pop(job.id, None)) is not None:
+            opened.close(error)
 
 
-def traced(job: Job, carrier: dict[str, str]) -> Job:
+def _traced(job: Job, carrier: dict[str, str]) -> Job:
     """`job` carrying `carrier`, marked to be linked rather than parented if it follows
     another job or a schedule."""
     follows = job.parent_id is not None or job.recurring_id is not None
     if carrier and (follows or job.state is JobState.AWAITING):
         carrier = {**carrier, LINK_KEY: "1"}
     return dataclasses.replace(job, trace_context=carrier)
-
-
-def created(job: Job) -> None:
-    ENQUEUED.labels(job.queue, job.handler).inc()
-
-
-def ticked(job: Job, fire_at: dt.datetime) -> None:
-    created(job)
-    TICK_LAG.observe(max(0.0, (job.created_at - fire_at).total_seconds()))
-
-
-# --- running jobs -----------------------------------------------------------------------------
-def claimed(job: Job, now: dt.datetime) -> None:
-    runnable = max(job.created_at, job.run_at or job.created_at)
-    PICKUP_LATENCY.labels(job.queue).observe(max(0.0, (now - runnable).total_seconds()))
-
-
-@contextmanager
-def running(job: Job) -> Iterator[None]:
-    """Around a handler's execution: the job in the log context, a CONSUMER span restored
-    from the job's trace context, and the duration measured when it returns."""
-    parent, links = _parent_of(job.trace_context)
-    attributes: dict[str, str | int] = {
-        "messaging.system": "jobs",
-        "messaging.operation.type": "process",
-        "messaging.destination.name": job.queue,
-        "messaging.message.id": str(job.id),
-        "job.handler": job.handler,
-        "job.attempt": job.attempt,
-    }
-    with (
-        bound_contextvars(
-            job_id=str(job.id), attempt=job.attempt, queue=job.queue, handler=job.handler
-        ),
-        _tracer.start_as_current_span(
-            f"process {job.handler}",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            links=links,
-            attributes=attributes,
-            # failures are recorded by `failed`: a failing job is an outcome, not an exception
-            record_exception=False,
-            set_status_on_exception=False,
-        ),
-    ):
-        started = time.perf_counter()
-        yield
-        DURATION.labels(job.queue, job.handler).observe(time.perf_counter() - started)
 
 
 def _parent_of(carrier: dict[str, str]) -> tuple[context.Context, list[trace.Link]]:
@@ -132,20 +207,30 @@ def _parent_of(carrier: dict[str, str]) -> tuple[context.Context, list[trace.Lin
     return context.Context(), [trace.Link(producer)] if producer.is_valid else []
 
 
-def failed(exc: BaseException) -> None:
-    """Mark the current (consumer) span as failed by `exc`."""
-    span = trace.get_current_span()
-    span.record_exception(exc)
-    span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+class MetricsMiddleware(JobMiddleware):
+    """Jobs created, pickup latency, run time, executions by outcome, recurring tick lag."""
 
+    def __init__(self) -> None:
+        self._started: dict[JobId, float] = {}
 
-def finished(job: Job, finish: Finish | None) -> None:
-    """Count an execution by how it ended; `finish` is None when it was cancelled."""
-    if finish is None:
-        outcome = "cancelled"
-    elif finish.error is None:
-        outcome = "succeeded"
-    else:
-        outcome = "retried" if finish.state is JobState.SCHEDULED else "failed"
-        FAILED.labels(job.queue, job.handler).inc()
-    PROCESSED.labels(job.queue, job.handler, outcome).inc()
+    def after_enqueue(self, enqueue: Enqueue, *, error: BaseException | None) -> None:
+        for job, created in zip(enqueue.jobs, enqueue.created, strict=False):
+            if created:
+                ENQUEUED.labels(job.queue, job.handler).inc()
+        for job, fire_at in zip(enqueue.jobs, enqueue.fire_times, strict=False):
+            if all(enqueue.created):
+                TICK_LAG.observe(max(0.0, (job.created_at - fire_at).total_seconds()))
+
+    def before_perform(self, job: Job, *, now: dt.datetime) -> None:
+        runnable = max(job.created_at, job.run_at or job.created_at)
+        PICKUP_LATENCY.labels(job.queue).observe(max(0.0, (now - runnable).total_seconds()))
+        self._started[job.id] = time.perf_counter()
+
+    def after_perform(self, job: Job, *, result: JSONValue, error: BaseException | None) -> None:
+        started = self._started.pop(job.id, None)
+        outcome = outcome_of(job, error)
+        if outcome != "cancelled" and started is not None:
+            DURATION.labels(job.queue, job.handler).observe(time.perf_counter() - started)
+        if outcome in ("retried", "failed"):
+            FAILED.labels(job.queue, job.handler).inc()
+        PROCESSED.labels(job.queue, job.handler, outcome).inc()

@@ -22,9 +22,9 @@ from infrastructure.email import LoggingEmailSender
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.engine.execution import Executor
-from infrastructure.jobs.engine.handlers import HandlerRegistry
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
+from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.store import InMemoryJobStore
 from infrastructure.persistence.memory import (
     InMemoryInvoiceRepository,

@@ -58,7 +58,9 @@ async def test_welcome_is_sent_once(
     assert stored is not None and stored.welcomed_at is not None
 
 
-async def test_welcome_for_an_unknown_user_fails(jobs: EmailJobs, email: LoggingEmailSender):
+async def test_welcome_for_an_unknown_user_fails(
+    jobs: EmailJobs, email: LoggingEmailSender
+) -> None:
     with pytest.raises(UserNotFound):
         await jobs.send_welcome(uuid4())
     assert email.sent == []

@@ -8,8 +8,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
 from application.jobs import (
@@ -19,12 +17,11 @@ from application.jobs import (
     HandlerInfo,
     InvalidArguments,
     InvalidQuery,
-    InvalidTransition,
     JobFilter,
     JobId,
     JobPage,
-    JobService,
     JobSort,
+    JobState,
     JobStats,
     JobSummary,
     JSONValue,
@@ -35,8 +32,9 @@ from application.jobs import (
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires
-from infrastructure.jobs.engine.handlers import HandlerDefinition, HandlerRegistry
-from infrastructure.jobs.engine.store import JobStore
+from infrastructure.jobs.engine.client import DEFAULT_PAYLOAD_LIMIT, EngineJobService
+from infrastructure.jobs.engine.store import AdminStore
+from infrastructure.jobs.handlers import HandlerRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +43,23 @@ STATS_WINDOW = dt.timedelta(hours=1)
 
 
 class EngineJobAdmin:
-    """`JobAdmin` over the engine's store, creating jobs through the `JobService` so that
-    both paths check and record them the same way."""
+    """`JobAdmin` over the engine's store, creating jobs through the engine's `JobService`
+    (from the handler's definition and the checked JSON) so both paths record them alike."""
 
     def __init__(
-        self, store: JobStore, registry: HandlerRegistry, jobs: JobService, clock: Clock
+        self,
+        store: AdminStore,
+        registry: HandlerRegistry,
+        jobs: EngineJobService,
+        clock: Clock,
+        *,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
         self._store = store
         self._registry = registry
         self._jobs = jobs
         self._clock = clock
+        self._payload_limit = payload_limit
 
     def handlers(self) -> list[HandlerInfo]:
         return [
@@ -83,14 +88,9 @@ class EngineJobAdmin:
                 "a job runs at a time or after another job, not both", argument="continue_after"
             )
         definition = self._registry.get(handler)
-        typed_args, typed_kwargs = definition.parse(args, kwargs)
+        checked = definition.check_json(args, kwargs, self._payload_limit)
         jobs = self._jobs.options(queue=queue, unique_key=unique_key)
-        function = _function(definition)
-        if continue_after is not None:
-            return await jobs.continue_with(continue_after, function, *typed_args, **typed_kwargs)
-        if run_at is not None:
-            return await jobs.schedule(run_at, function, *typed_args, **typed_kwargs)
-        return await jobs.enqueue(function, *typed_args, **typed_kwargs)
+        return await jobs.submit(definition, *checked, run_at=run_at, parent=continue_after)
 
     async def add_or_update_recurring(
         self,
@@ -103,10 +103,9 @@ class EngineJobAdmin:
         queue: str | None = None,
     ) -> RecurringView:
         definition = self._registry.get(handler)
-        typed_args, typed_kwargs = definition.parse(args, kwargs)
-        await self._jobs.options(queue=queue).add_or_update_recurring(
-            recurring_id, cron, _function(definition), *typed_args, **typed_kwargs
-        )
+        checked = definition.check_json(args, kwargs, self._payload_limit)
+        jobs = self._jobs.options(queue=queue)
+        await jobs.submit_recurring(recurring_id, cron, definition, *checked)
         return await self._jobs.get_recurring(recurring_id)
 
     def next_fire_times(
@@ -136,16 +135,13 @@ class EngineJobAdmin:
     async def apply(
         self, action: BulkAction, where: JobFilter, *, progress: Progress | None = None
     ) -> BulkResult:
-        matched = changed = skipped = 0
+        matched = changed = 0
         cursor: str | None = None
-        while True:
+        while True:  # a page per transaction
             page = await self.list_jobs(where, sort=JobSort.OLDEST, limit=BULK_PAGE, cursor=cursor)
-            for job in page.items:
-                matched += 1
-                if await self._apply_one(action, job.id):
-                    changed += 1
-                else:
-                    skipped += 1
+            if page.items:
+                matched += len(page.items)
+                changed += len(await self._change([job.id for job in page.items], action))
                 if progress is not None:
                     progress(matched)
             if page.next_cursor is None:
@@ -156,23 +152,25 @@ class EngineJobAdmin:
             action,
             matched,
             changed,
-            skipped,
+            matched - changed,
             extra={"action": f"bulk_{action}"},
         )
-        return BulkResult(matched=matched, changed=changed, skipped=skipped)
+        return BulkResult(matched=matched, changed=changed, skipped=matched - changed)
 
-    async def _apply_one(self, action: BulkAction, job_id: JobId) -> bool:
-        try:
-            if action is BulkAction.DELETE:
-                await self._jobs.delete(job_id)
-            else:
-                await self._jobs.requeue(job_id)
-        except InvalidTransition:
-            return False
-        return True
+    async def _change(self, job_ids: list[JobId], action: BulkAction) -> set[JobId]:
+        now = self._clock.now()
+        if action is BulkAction.DELETE:
+            to, reason, unless = JobState.DELETED, "deleted by request", frozenset[JobState]()
+        else:
+            to, reason = JobState.ENQUEUED, "requeued by request"
+            unless = frozenset({JobState.PROCESSING})
+        return await self._store.change_states(job_ids, to, now=now, reason=reason, unless=unless)
 
     async def count(self, where: JobFilter) -> int:
         return await self._store.count_jobs(where)
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        return await self._store.count_by_state()
 
     async def stats(self) -> JobStats:
         until = self._clock.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
@@ -199,12 +197,6 @@ class EngineJobAdmin:
             )
             for s in sorted(servers, key=lambda s: s.id)
         ]
-
-
-def _function(definition: HandlerDefinition) -> Callable[..., Any]:
-    """The registered method itself, as `JobService` takes it."""
-    function: Callable[..., Any] = getattr(definition.cls, definition.method)
-    return function
 
 
 def _sort_key(job: JobSummary, sort: JobSort) -> dt.datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,41 +22,42 @@ from application.jobs import (
     JobId,
     JobNotFound,
     JobOptions,
-    JobService,
     JobState,
     JobView,
+    JSONValue,
     RecurringJobNotFound,
     RecurringView,
     RetryPolicy,
 )
-from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import next_fire
-from infrastructure.jobs.engine.handlers import HandlerRegistry
-from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob, Tick
-from infrastructure.jobs.engine.store import JobStore
-
-logger = logging.getLogger(__name__)
+from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
+from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob
+from infrastructure.jobs.engine.store import ClientStore
+from infrastructure.jobs.engine.views import recurring_view
+from infrastructure.jobs.handlers import HandlerDefinition, HandlerRegistry
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
 
 
 class EngineJobService:
-    """`JobService` over a `JobStore`; the memory and SQL adapters differ only in the store."""
+    """`JobService` over a store; the memory and SQL adapters differ only in the store."""
 
     def __init__(
         self,
-        store: JobStore,
+        store: ClientStore,
         registry: HandlerRegistry,
         clock: Clock,
         *,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        middleware: Middlewares | None = None,
         options: JobOptions | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
         self._clock = clock
         self._payload_limit = payload_limit
+        self._middleware = middleware or Middlewares()
         self._options = options or JobOptions()
 
     def options(
@@ -69,7 +69,7 @@ class EngineJobService:
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
-    ) -> JobService:
+    ) -> EngineJobService:
         current = self._options
         merged = JobOptions(
             queue=current.queue if queue is None else queue,
@@ -84,12 +84,13 @@ class EngineJobService:
             self._registry,
             self._clock,
             payload_limit=self._payload_limit,
+            middleware=self._middleware,
             options=merged,
         )
 
     # --- creating jobs -----------------------------------------------------------------------
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        job = self.build(handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued")
+        job = self.new_job(handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued")
         return await self._create_one(job, "enqueue")
 
     async def schedule(
@@ -101,14 +102,36 @@ class EngineJobService:
         **kwargs: Any,
     ) -> JobId:
         run_at = self._resolve_when(when)
-        job = self.build(handler, args, kwargs, state=JobState.SCHEDULED, reason="scheduled")
+        job = self.new_job(handler, args, kwargs, state=JobState.SCHEDULED, reason="scheduled")
         return await self._create_one(dataclasses.replace(job, run_at=run_at), "schedule")
 
     async def continue_with(
         self, parent: JobId, handler: Callable[..., object], /, *args: Any, **kwargs: Any
     ) -> JobId:
-        job = self.build(handler, args, kwargs, state=JobState.AWAITING, reason="awaiting parent")
+        job = self.new_job(handler, args, kwargs, state=JobState.AWAITING, reason="awaiting parent")
         return await self._create_one(dataclasses.replace(job, parent_id=parent), "continue")
+
+    async def submit(
+        self,
+        definition: HandlerDefinition,
+        args: list[JSONValue],
+        kwargs: dict[str, JSONValue],
+        *,
+        run_at: dt.datetime | None = None,
+        parent: JobId | None = None,
+    ) -> JobId:
+        """Create a job from arguments already checked as JSON against the handler
+        (`HandlerDefinition.check_json`: the operators' path): now, at `run_at`, or after
+        `parent`."""
+        if parent is not None:
+            job = self._job_of(definition, args, kwargs, JobState.AWAITING, "awaiting parent")
+            return await self._create_one(dataclasses.replace(job, parent_id=parent), "continue")
+        if run_at is not None:
+            job = self._job_of(definition, args, kwargs, JobState.SCHEDULED, "scheduled")
+            run_at = self._resolve_when(run_at)
+            return await self._create_one(dataclasses.replace(job, run_at=run_at), "schedule")
+        job = self._job_of(definition, args, kwargs, JobState.ENQUEUED, "enqueued")
+        return await self._create_one(job, "enqueue")
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
@@ -121,14 +144,8 @@ class EngineJobService:
         yield collected
         if collected.jobs or collected.continuation:
             await self._create_batch(collected)
-            logger.info(
-                "batch %s created with %d jobs",
-                collected.id,
-                len(collected.jobs),
-                extra={"action": "batch_created", "batch_id": str(collected.id)},
-            )
 
-    def build(
+    def new_job(
         self,
         handler: Callable[..., object],
         args: Sequence[object],
@@ -141,12 +158,23 @@ class EngineJobService:
         """A job record for `handler(*args, **kwargs)` with these options, checked."""
         definition = self._registry.resolve(handler)
         json_args, json_kwargs = definition.encode(args, kwargs, self._payload_limit)
+        return self._job_of(definition, json_args, json_kwargs, state, reason, batch_id)
+
+    def _job_of(
+        self,
+        definition: HandlerDefinition,
+        args: list[JSONValue],
+        kwargs: dict[str, JSONValue],
+        state: JobState,
+        reason: str,
+        batch_id: BatchId | None = None,
+    ) -> Job:
         options = self._options
         return Job(
             id=JobId(uuid4()),
             handler=definition.name,
-            args=json_args,
-            kwargs=json_kwargs,
+            args=args,
+            kwargs=kwargs,
             queue=options.queue or definition.options.queue,
             state=state,
             created_at=self._clock.now(),
@@ -159,35 +187,40 @@ class EngineJobService:
         )
 
     async def _create_batch(self, collected: _CollectingBatch) -> None:
-        with telemetry.producing("enqueue batch") as carrier:
-            jobs = [telemetry.traced(job, carrier) for job in collected.jobs]
-            continuation = collected.continuation
-            if continuation is not None:
-                continuation = telemetry.traced(continuation, carrier)
-            new_batch = NewBatch(id=collected.id, continuation=continuation)
-            await self._store.create(
-                jobs, now=self._clock.now(), batch=new_batch, session=self._options.session
-            )
-        # a batch has no unique keys, so every job was created
-        for job in [*jobs, continuation] if continuation else jobs:
-            telemetry.created(job)
+        continuation = [collected.continuation] if collected.continuation else []
+        enqueue = Enqueue("batch", [*collected.jobs, *continuation])
+        await self._store_new(enqueue, batch_id=collected.id, with_continuation=bool(continuation))
 
     async def _create_one(self, job: Job, operation: str) -> JobId:
-        with telemetry.producing(f"{operation} {job.handler}", queue=job.queue) as carrier:
-            job = telemetry.traced(job, carrier)
-            [job_id] = await self._store.create(
-                [job], now=self._clock.now(), session=self._options.session
-            )
-        if job_id == job.id:  # else an active job held its unique key
-            telemetry.created(job)
-        logger.info(
-            "job %s %s: %s",
-            job_id,
-            job.reason,
-            job.handler,
-            extra={"action": "job_created", "job_id": str(job_id), "queue": job.queue},
-        )
+        [job_id] = await self._store_new(Enqueue(operation, [job]))
         return job_id
+
+    async def _store_new(
+        self,
+        enqueue: Enqueue,
+        *,
+        batch_id: BatchId | None = None,
+        with_continuation: bool = False,
+    ) -> list[JobId]:
+        """Store new jobs (the last one a batch's continuation if so said), with the
+        middleware's hooks around the write; return their ids."""
+        ids: list[JobId] = []
+
+        async def write(jobs: list[Job]) -> list[bool]:
+            nonlocal ids
+            batch = None
+            if batch_id is not None:
+                continuation = jobs[-1] if with_continuation else None
+                jobs = jobs[:-1] if with_continuation else jobs
+                batch = NewBatch(id=batch_id, continuation=continuation)
+            ids = await self._store.create(
+                jobs, now=self._clock.now(), batch=batch, session=self._options.session
+            )
+            created = [job_id == job.id for job_id, job in zip(ids, jobs, strict=True)]
+            return created + [True] * with_continuation
+
+        await self._middleware.enqueuing(enqueue, write)
+        return ids
 
     def _resolve_when(self, when: dt.timedelta | dt.datetime) -> dt.datetime:
         if isinstance(when, dt.timedelta):
@@ -210,12 +243,24 @@ class EngineJobService:
         *args: Any,
         **kwargs: Any,
     ) -> None:
+        definition = self._registry.resolve(handler)
+        checked = definition.encode(args, kwargs, self._payload_limit)
+        await self.submit_recurring(recurring_id, cron, definition, *checked)
+
+    async def submit_recurring(
+        self,
+        recurring_id: str,
+        cron: Cron | str,
+        definition: HandlerDefinition,
+        args: list[JSONValue],
+        kwargs: dict[str, JSONValue],
+    ) -> None:
+        """`add_or_update_recurring` with arguments already checked as JSON."""
         if not recurring_id or len(recurring_id) > 200:
             raise InvalidSchedule("a recurring job id is 1 to 200 characters")
         schedule = cron if isinstance(cron, Cron) else Cron(cron)
-        now = self._clock.now()
-        job = self.build(handler, args, kwargs, state=JobState.ENQUEUED, reason="")
-        definition = RecurringJob(
+        job = self._job_of(definition, args, kwargs, JobState.ENQUEUED, "")
+        recurring = RecurringJob(
             id=recurring_id,
             cron=schedule,
             handler=job.handler,
@@ -224,16 +269,16 @@ class EngineJobService:
             queue=job.queue,
             retry=job.retry,
             timeout=job.timeout,
-            next_run_at=next_fire(schedule, now),
+            next_run_at=next_fire(schedule, self._clock.now()),
         )
-        await self._store.upsert_recurring(definition)
+        await self._store.upsert_recurring(recurring)
 
     async def remove_recurring(self, recurring_id: str) -> bool:
         return await self._store.remove_recurring(recurring_id)
 
     async def trigger_recurring(self, recurring_id: str) -> JobId:
         definition = await self._recurring(recurring_id)
-        job = job_for_tick(definition, self._clock.now(), reason="triggered")
+        job = definition.new_job(self._clock.now(), reason="triggered")
         return await self._create_one(job, "trigger")
 
     async def pause_recurring(self, recurring_id: str) -> None:
@@ -297,14 +342,14 @@ class _CollectingBatch:
         self._client = client
 
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        job = self._client.build(
+        job = self._client.new_job(
             handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued", batch_id=self.id
         )
         self.jobs.append(job)
         return job.id
 
     def then(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        self.continuation = self._client.build(
+        self.continuation = self._client.new_job(
             handler,
             args,
             kwargs,
@@ -313,38 +358,3 @@ class _CollectingBatch:
             batch_id=self.id,
         )
         return self.continuation.id
-
-
-def job_for_tick(definition: RecurringJob, now: dt.datetime, *, reason: str) -> Job:
-    """The job a recurring job creates, at a tick or when triggered."""
-    return Job(
-        id=JobId(uuid4()),
-        handler=definition.handler,
-        args=definition.args,
-        kwargs=definition.kwargs,
-        queue=definition.queue,
-        state=JobState.ENQUEUED,
-        created_at=now,
-        retry=definition.retry,
-        timeout=definition.timeout,
-        recurring_id=definition.id,
-        reason=reason,
-    )
-
-
-def recurring_view(definition: RecurringJob) -> RecurringView:
-    return RecurringView(
-        id=definition.id,
-        cron=definition.cron,
-        handler=definition.handler,
-        args=definition.args,
-        kwargs=definition.kwargs,
-        queue=definition.queue,
-        paused=definition.paused,
-        next_run_at=definition.next_run_at,
-        last_run_at=definition.last_run_at,
-        last_job_id=definition.last_job_id,
-    )
-
-
-__all__ = ["EngineJobService", "Tick", "job_for_tick", "recurring_view"]

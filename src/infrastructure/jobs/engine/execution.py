@@ -20,10 +20,9 @@ from uuid import UUID
 
 from pydantic_core import to_jsonable_python
 
-from application.jobs import JobError, JobId, JSONValue, LogLine
-from infrastructure.jobs import telemetry
-from infrastructure.jobs.engine.handlers import HandlerRegistry
+from application.jobs import JobError, JSONValue, LogLine
 from infrastructure.jobs.engine.model import Job, Output
+from infrastructure.jobs.handlers import HandlerRegistry
 
 logger = logging.getLogger(__name__)
 handler_logger = logging.getLogger("jobs.handlers")
@@ -112,6 +111,8 @@ class Outcome:
 
     result: JSONValue = None
     error: JobError | None = None
+    exception: BaseException | None = None
+    """What the handler raised (`error` is its record)."""
 
 
 def error_of(exc: BaseException) -> JobError:
@@ -141,10 +142,6 @@ class Executor:
 
     async def execute(self, job: Job, context: RunningContext) -> Outcome:
         """Run the job's handler. Cancellation of the calling task propagates."""
-        with telemetry.running(job):
-            return await self._execute(job, context)
-
-    async def _execute(self, job: Job, context: RunningContext) -> Outcome:
         try:
             definition = self._registry.get(job.handler)
             extra = {definition.context_parameter: context} if definition.context_parameter else {}
@@ -158,8 +155,7 @@ class Executor:
             raise
         except Exception as exc:
             logger.debug("job %s raised", job.id, exc_info=True)
-            telemetry.failed(exc)
-            return Outcome(error=error_of(exc))
+            return Outcome(error=error_of(exc), exception=exc)
         return Outcome(result=to_jsonable_python(result, fallback=repr))
 
     async def _call(
@@ -187,6 +183,3 @@ class Executor:
 
 class JobTimedOut(TimeoutError):
     """The handler ran past its timeout and was cancelled."""
-
-
-__all__ = ["Executor", "HandlerFactory", "JobId", "Outcome", "RunningContext", "construct"]

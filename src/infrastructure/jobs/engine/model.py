@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from application.jobs import (
     BatchId,
@@ -113,6 +113,22 @@ class RecurringJob:
     paused: bool = False
     last_run_at: dt.datetime | None = None
     last_job_id: JobId | None = None
+
+    def new_job(self, now: dt.datetime, *, reason: str) -> Job:
+        """The job this recurring job creates, at a tick or when triggered."""
+        return Job(
+            id=JobId(uuid4()),
+            handler=self.handler,
+            args=self.args,
+            kwargs=self.kwargs,
+            queue=self.queue,
+            state=JobState.ENQUEUED,
+            created_at=now,
+            retry=self.retry,
+            timeout=self.timeout,
+            recurring_id=self.id,
+            reason=reason,
+        )
 
     def same_schedule(self, other: RecurringJob) -> bool:
         return (self.cron.expression, self.cron.timezone) == (

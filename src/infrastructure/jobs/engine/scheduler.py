@@ -7,12 +7,11 @@ import datetime as dt
 import logging
 
 from application.jobs import Cron, Misfire
-from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires, next_fire
-from infrastructure.jobs.engine.client import job_for_tick
-from infrastructure.jobs.engine.model import RecurringJob, Tick
-from infrastructure.jobs.engine.store import JobStore
+from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
+from infrastructure.jobs.engine.model import Job, RecurringJob, Tick
+from infrastructure.jobs.engine.store import JobSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +45,17 @@ class Scheduler:
     tick across replicas (compare-and-set in the store)."""
 
     def __init__(
-        self, store: JobStore, clock: Clock, *, poll_interval: float = 1.0, batch_size: int = 500
+        self,
+        store: JobSchedule,
+        clock: Clock,
+        *,
+        poll_interval: float = 1.0,
+        batch_size: int = 500,
+        middleware: Middlewares | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._middleware = middleware or Middlewares()
         self._poll_interval = poll_interval
         self._batch_size = batch_size
 
@@ -76,37 +82,31 @@ class Scheduler:
     async def _fire(self, definition: RecurringJob, now: dt.datetime) -> int:
         assert definition.next_run_at is not None
         fire_times = plan_ticks(definition.cron, definition.next_run_at, now)
-        # the span is what the ticks' executions link to
-        with telemetry.producing(f"tick {definition.handler}", queue=definition.queue) as carrier:
-            ticks = [
-                Tick(
-                    fire_at=t,
-                    job=telemetry.traced(
-                        job_for_tick(
-                            definition, now, reason=f"recurring tick {t:%Y-%m-%dT%H:%M:%SZ}"
-                        ),
-                        carrier,
-                    ),
-                )
-                for t in fire_times
-            ]
+        jobs = [
+            definition.new_job(now, reason=f"recurring tick {t:%Y-%m-%dT%H:%M:%SZ}")
+            for t in fire_times
+        ]
+        enqueue = Enqueue("tick", jobs, fire_times)
+
+        async def write(jobs: list[Job]) -> list[bool]:
             recorded = await self._store.record_ticks(
                 definition.id,
                 expected_next_run=definition.next_run_at,
                 next_run_at=next_fire(definition.cron, now),
-                ticks=ticks,
+                ticks=[Tick(fire_at=t, job=job) for t, job in zip(fire_times, jobs, strict=True)],
                 now=now,
             )
-        if not recorded:
+            return [recorded] * len(jobs)
+
+        await self._middleware.enqueuing(enqueue, write)
+        if not all(enqueue.created):
             return 0  # another replica fired these ticks first
-        for tick in ticks:
-            telemetry.ticked(tick.job, tick.fire_at)
         skipped = "" if fire_times and fire_times[0] == definition.next_run_at else " (misfire)"
         logger.info(
             "recurring job %s fired %d tick(s)%s",
             definition.id,
-            len(ticks),
+            len(jobs),
             skipped,
             extra={"action": "recurring_fired", "recurring_id": definition.id},
         )
-        return len(ticks)
+        return len(jobs)

@@ -215,3 +215,11 @@ class Housekeeping(Protocol):
 class JobStore(JobWriter, JobClaims, JobReader, JobSchedule, Housekeeping, Protocol):
     async def close(self) -> None:
         """Release what the store holds open (listeners); the store is unusable after."""
+
+
+class ClientStore(JobWriter, JobReader, JobSchedule, Protocol):
+    """What the `JobService` uses."""
+
+
+class AdminStore(JobWriter, JobReader, Protocol):
+    """What the operators' `JobAdmin` uses."""

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from application.jobs import JobError, JobSort, JobView, JSONValue, LogLine, Transition
-from infrastructure.jobs.engine.model import Job
+from application.jobs import (
+    JobError,
+    JobSort,
+    JobView,
+    JSONValue,
+    LogLine,
+    RecurringView,
+    Transition,
+)
+from infrastructure.jobs.engine.model import Job, RecurringJob
 
 SORTS: dict[JobSort, tuple[str, bool]] = {
     JobSort.NEWEST: ("created_at", True),
@@ -46,4 +54,19 @@ def job_view(
         parent_id=job.parent_id,
         batch_id=job.batch_id,
         recurring_id=job.recurring_id,
+    )
+
+
+def recurring_view(definition: RecurringJob) -> RecurringView:
+    return RecurringView(
+        id=definition.id,
+        cron=definition.cron,
+        handler=definition.handler,
+        args=definition.args,
+        kwargs=definition.kwargs,
+        queue=definition.queue,
+        paused=definition.paused,
+        next_run_at=definition.next_run_at,
+        last_run_at=definition.last_run_at,
+        last_job_id=definition.last_job_id,
     )

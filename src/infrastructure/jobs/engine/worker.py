@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from application.jobs import JobId, JobState
-from infrastructure.jobs import telemetry
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.engine.execution import Executor, Outcome, RunningContext
+from infrastructure.jobs.engine.middleware import Middlewares, StateChange
 from infrastructure.jobs.engine.model import Claim, Finish, ServerInfo
 from infrastructure.jobs.engine.states import after_failure
-from infrastructure.jobs.engine.store import JobStore
+from infrastructure.jobs.engine.store import JobClaims
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +56,17 @@ class _Running:
 class Worker:
     def __init__(
         self,
-        store: JobStore,
+        store: JobClaims,
         executor: Executor,
         clock: Clock,
         *,
         server_id: str,
         settings: WorkerSettings | None = None,
         rng: random.Random | None = None,
+        middleware: Middlewares | None = None,
     ) -> None:
         self._store = store
+        self._middleware = middleware or Middlewares()
         self._executor = executor
         self._clock = clock
         self._server_id = server_id
@@ -117,7 +119,7 @@ class Worker:
         `grace` to finish, the rest are cancelled and handed back to the queue at once."""
         tasks: set[asyncio.Task[None]] = set()
         await self._heartbeat_safely()  # the server is listed before it claims anything
-        beating = asyncio.create_task(self._beat(stopping))
+        beating = asyncio.create_task(self._beat())
         flushing = asyncio.create_task(self._flush_continuously())
         stop_waiter = asyncio.create_task(stopping.wait())
         try:
@@ -190,7 +192,7 @@ class Worker:
             extra={"action": "jobs_released"},
         )
 
-    async def _beat(self, stopping: asyncio.Event) -> None:
+    async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             await self._heartbeat_safely()
@@ -212,17 +214,13 @@ class Worker:
     async def _claim(self, limit: int) -> list[Claim]:
         if limit <= 0:
             return []
-        now = self._clock.now()
-        claims = await self._store.acquire(
+        return await self._store.acquire(
             self.settings.queues,
-            now=now,
+            now=self._clock.now(),
             lease=self.settings.lease,
             limit=limit,
             server_id=self._server_id,
         )
-        for claim in claims:
-            telemetry.claimed(claim.job, now)
-        return claims
 
     def _abandon(self, job_id: JobId, why: str) -> None:
         running = self._running.get(job_id)
@@ -243,43 +241,44 @@ class Worker:
         job = claim.job
         running = _Running(claim, RunningContext(job, self._clock.now), asyncio.current_task())
         self._running[job.id] = running
+        self._middleware.before_perform(job, now=self._clock.now())
+        outcome = Outcome()
         try:
             outcome = await self._executor.execute(job, running.context)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            outcome = Outcome(exception=exc)
             if not running.abandoned:
                 raise
             if (task := asyncio.current_task()) is not None:
                 task.uncancel()
-            telemetry.finished(job, None)
             return  # deleted, rescued or released: the store already moved it on
         finally:
             del self._running[job.id]
+            self._middleware.after_perform(job, result=outcome.result, error=outcome.exception)
         if not running.abandoned:
-            finish = self._finish_of(claim, outcome, running.context)
-            telemetry.finished(job, finish)
-            self._outbox.append((finish, job.handler))
+            self._outbox.append((self._finish_of(claim, outcome, running.context), job.handler))
             self._outbox_filled.set()
 
     def _finish_of(self, claim: Claim, outcome: Outcome, context: RunningContext) -> Finish:
+        """The outcome as the middleware elects it, to be recorded."""
         job = claim.job
         if outcome.error is None:
-            return Finish(
-                job_id=job.id,
-                token=claim.token,
-                state=JobState.SUCCEEDED,
-                reason="succeeded",
-                result=outcome.result,
-                output=context.take_output(),
-                batch_id=job.batch_id,
+            candidate = StateChange(JobState.SUCCEEDED, "succeeded")
+        else:
+            state, run_at, reason = after_failure(
+                job.retry, job.attempt, self._clock.now(), self._rng
             )
-        state, run_at, reason = after_failure(job.retry, job.attempt, self._clock.now(), self._rng)
+            candidate = StateChange(state, reason, run_at=run_at, error=outcome.error)
+        change = self._middleware.elect_state(job, candidate)
         return Finish(
             job_id=job.id,
             token=claim.token,
-            state=state,
-            reason=reason,
-            run_at=run_at,
-            error=outcome.error,
+            state=change.state,
+            reason=change.reason,
+            run_at=change.run_at,
+            queue=change.queue,
+            error=change.error,
+            result=outcome.result if change.state is JobState.SUCCEEDED else None,
             output=context.take_output(),
             batch_id=job.batch_id,
         )
@@ -307,30 +306,10 @@ class Worker:
 
 
 def _log_outcome(finish: Finish, handler: str, recorded: bool) -> None:
-    extra = {"action": f"job_{finish.state}", "job_id": str(finish.job_id), "handler": handler}
     if not recorded:
         logger.warning(
-            "job %s finished but its lease was lost; result discarded",
-            finish.job_id,
-            extra={**extra, "action": "lease_lost"},
-        )
-    elif finish.error is None:
-        logger.info("job %s %s succeeded", finish.job_id, handler, extra=extra)
-    elif finish.state is JobState.SCHEDULED:
-        logger.warning(
-            "job %s %s failed (%s): %s",
+            "job %s %s finished but its lease was lost; outcome discarded",
             finish.job_id,
             handler,
-            finish.error.message,
-            finish.reason,
-            extra=extra,
-        )
-    else:
-        logger.error(
-            "job %s %s %s: %s",
-            finish.job_id,
-            handler,
-            finish.reason,
-            finish.error.message,
-            extra=extra,
+            extra={"action": "lease_lost", "job_id": str(finish.job_id), "handler": handler},
         )

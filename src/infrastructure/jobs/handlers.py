@@ -69,24 +69,27 @@ class HandlerDefinition:
         json_args, json_kwargs = _split(self.signature, encoded)
         return json_args, json_kwargs
 
-    def parse(
-        self, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]
-    ) -> tuple[list[object], dict[str, object]]:
-        """Typed arguments from JSON sent by an operator, checked strictly as JSON (so a
-        datetime or UUID parameter takes its string form, but "1" is no int).
+    def check_json(
+        self, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue], size_limit: int
+    ) -> tuple[list[JSONValue], dict[str, JSONValue]]:
+        """Check arguments sent as JSON by an operator, strictly as JSON (a datetime or UUID
+        parameter takes its string form, but "1" is no int); return them as given, to be
+        stored without another conversion.
 
         Raises:
             InvalidArguments: they do not bind or a value does not match its type.
+            PayloadTooLarge: their JSON is longer than `size_limit` characters.
         """
         bound = self._bind(args, kwargs)
         for name, value in bound.arguments.items():
             try:
-                bound.arguments[name] = self._adapt(
-                    name, value, lambda a, v: a.validate_json(json.dumps(v), strict=True)
-                )
+                self._adapt(name, value, lambda a, v: a.validate_json(json.dumps(v), strict=True))
             except ValidationError as exc:
                 raise self._mismatch(name, exc) from None
-        return list(bound.args), dict(bound.kwargs)
+        _check_size(self.name, bound.arguments, size_limit)
+        return typing.cast(list[JSONValue], list(bound.args)), typing.cast(
+            dict[str, JSONValue], dict(bound.kwargs)
+        )
 
     def arguments_schema(self) -> dict[str, JSONValue]:
         """A JSON schema object of the arguments by name, required ones listed."""
@@ -183,7 +186,9 @@ def _split(
 class HandlerRegistry:
     """The allow-list: only handlers registered here can be enqueued or run."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, default_retry: RetryPolicy | None = None) -> None:
+        """`default_retry`: the policy of handlers registered without one."""
+        self._default_retry = default_retry or RetryPolicy()
         self._by_name: dict[str, HandlerDefinition] = {}
         self._by_function: dict[Callable[..., object], HandlerDefinition] = {}
 
@@ -201,7 +206,7 @@ class HandlerRegistry:
         Raises:
             ValueError: it is not a method of a module-level class, or its name is taken.
         """
-        options = HandlerOptions(queue=queue, retry=retry or RetryPolicy(), timeout=timeout)
+        options = HandlerOptions(queue=queue, retry=retry or self._default_retry, timeout=timeout)
         definition = _define(handler, name or handler.__qualname__, options)
         if definition.name in self._by_name and self._by_name[definition.name].cls is not (
             definition.cls
