@@ -16,7 +16,6 @@ logger = logging.getLogger(__name__)
 BOOT_RETRY_SECONDS = 5.0
 
 
-
 class JobRuntime:
     """Boots in the background (so health endpoints answer meanwhile), then runs the loops
     of its roles until `stop`."""

@@ -31,6 +31,7 @@ from application.jobs import (
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import next_fire
+from infrastructure.jobs.engine.batch import CollectingBatch
 from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
 from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob
 from infrastructure.jobs.engine.store import ClientStore
@@ -70,15 +71,16 @@ class EngineJobService:
         continue_on: ContinueOn | None = None,
         session: object | None = None,
     ) -> EngineJobService:
-        current = self._options
-        merged = JobOptions(
-            queue=current.queue if queue is None else queue,
-            retry=current.retry if retry is None else retry,
-            timeout=current.timeout if timeout is None else timeout,
-            unique_key=current.unique_key if unique_key is None else unique_key,
-            continue_on=current.continue_on if continue_on is None else continue_on,
-            session=current.session if session is None else session,
-        )
+        given: dict[str, Any] = {
+            "queue": queue,
+            "retry": retry,
+            "timeout": timeout,
+            "unique_key": unique_key,
+            "continue_on": continue_on,
+            "session": session,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        merged = dataclasses.replace(self._options, **changes)
         return EngineJobService(
             self._store,
             self._registry,
@@ -90,8 +92,7 @@ class EngineJobService:
 
     # --- creating jobs -----------------------------------------------------------------------
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        job = self.new_job(handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued")
-        return await self._create_one(job, "enqueue")
+        return await self.submit(*self._encoded(handler, args, kwargs))
 
     async def schedule(
         self,
@@ -102,14 +103,12 @@ class EngineJobService:
         **kwargs: Any,
     ) -> JobId:
         run_at = self._resolve_when(when)
-        job = self.new_job(handler, args, kwargs, state=JobState.SCHEDULED, reason="scheduled")
-        return await self._create_one(dataclasses.replace(job, run_at=run_at), "schedule")
+        return await self.submit(*self._encoded(handler, args, kwargs), run_at=run_at)
 
     async def continue_with(
         self, parent: JobId, handler: Callable[..., object], /, *args: Any, **kwargs: Any
     ) -> JobId:
-        job = self.new_job(handler, args, kwargs, state=JobState.AWAITING, reason="awaiting parent")
-        return await self._create_one(dataclasses.replace(job, parent_id=parent), "continue")
+        return await self.submit(*self._encoded(handler, args, kwargs), parent=parent)
 
     async def submit(
         self,
@@ -120,18 +119,18 @@ class EngineJobService:
         run_at: dt.datetime | None = None,
         parent: JobId | None = None,
     ) -> JobId:
-        """Create a job from arguments already checked as JSON against the handler
-        (`HandlerDefinition.check_json`: the operators' path): now, at `run_at`, or after
-        `parent`."""
+        """Create a job from arguments checked as JSON against the handler (by `encode`, or
+        by `check_json` on the operators' path): now, at `run_at`, or after `parent`."""
         if parent is not None:
-            job = self._job_of(definition, args, kwargs, JobState.AWAITING, "awaiting parent")
-            return await self._create_one(dataclasses.replace(job, parent_id=parent), "continue")
-        if run_at is not None:
-            job = self._job_of(definition, args, kwargs, JobState.SCHEDULED, "scheduled")
+            state, reason, operation = JobState.AWAITING, "awaiting parent", "continue"
+        elif run_at is not None:
+            state, reason, operation = JobState.SCHEDULED, "scheduled", "schedule"
             run_at = self._resolve_when(run_at)
-            return await self._create_one(dataclasses.replace(job, run_at=run_at), "schedule")
-        job = self._job_of(definition, args, kwargs, JobState.ENQUEUED, "enqueued")
-        return await self._create_one(job, "enqueue")
+        else:
+            state, reason, operation = JobState.ENQUEUED, "enqueued", "enqueue"
+        job = self._job_of(definition, args, kwargs, state, reason)
+        job = dataclasses.replace(job, run_at=run_at, parent_id=parent)
+        return await self._create_one(job, operation)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
@@ -140,7 +139,7 @@ class EngineJobService:
                 "a unique key applies to one job, not to the jobs of a batch",
                 argument="unique_key",
             )
-        collected = _CollectingBatch(self)
+        collected = CollectingBatch(self)
         yield collected
         if collected.jobs or collected.continuation:
             await self._create_batch(collected)
@@ -156,9 +155,14 @@ class EngineJobService:
         batch_id: BatchId | None = None,
     ) -> Job:
         """A job record for `handler(*args, **kwargs)` with these options, checked."""
+        return self._job_of(*self._encoded(handler, args, kwargs), state, reason, batch_id)
+
+    def _encoded(
+        self, handler: Callable[..., object], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> tuple[HandlerDefinition, list[JSONValue], dict[str, JSONValue]]:
+        """The handler's definition and the arguments checked and turned into JSON."""
         definition = self._registry.resolve(handler)
-        json_args, json_kwargs = definition.encode(args, kwargs, self._payload_limit)
-        return self._job_of(definition, json_args, json_kwargs, state, reason, batch_id)
+        return definition, *definition.encode(args, kwargs, self._payload_limit)
 
     def _job_of(
         self,
@@ -186,7 +190,7 @@ class EngineJobService:
             reason=reason,
         )
 
-    async def _create_batch(self, collected: _CollectingBatch) -> None:
+    async def _create_batch(self, collected: CollectingBatch) -> None:
         continuation = [collected.continuation] if collected.continuation else []
         enqueue = Enqueue("batch", [*collected.jobs, *continuation])
         await self._store_new(enqueue, batch_id=collected.id, with_continuation=bool(continuation))
@@ -243,9 +247,7 @@ class EngineJobService:
         *args: Any,
         **kwargs: Any,
     ) -> None:
-        definition = self._registry.resolve(handler)
-        checked = definition.encode(args, kwargs, self._payload_limit)
-        await self.submit_recurring(recurring_id, cron, definition, *checked)
+        await self.submit_recurring(recurring_id, cron, *self._encoded(handler, args, kwargs))
 
     async def submit_recurring(
         self,
@@ -330,31 +332,3 @@ class EngineJobService:
         if view is None:
             raise BatchNotFound(f"no batch {batch_id}")
         return view
-
-
-class _CollectingBatch:
-    """Collects a batch's jobs until its block ends."""
-
-    def __init__(self, client: EngineJobService) -> None:
-        self.id = BatchId(uuid4())
-        self.jobs: list[Job] = []
-        self.continuation: Job | None = None
-        self._client = client
-
-    async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        job = self._client.new_job(
-            handler, args, kwargs, state=JobState.ENQUEUED, reason="enqueued", batch_id=self.id
-        )
-        self.jobs.append(job)
-        return job.id
-
-    def then(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        self.continuation = self._client.new_job(
-            handler,
-            args,
-            kwargs,
-            state=JobState.AWAITING,
-            reason="awaiting batch",
-            batch_id=self.id,
-        )
-        return self.continuation.id
