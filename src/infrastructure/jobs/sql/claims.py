@@ -95,6 +95,7 @@ class SqlClaims:
             update = jobs.update().values(
                 state=JobState.SUCCEEDED,
                 state_at=now,
+                run_at=None,
                 result="null",
                 progress=100.0,
                 active_key=None,
