@@ -7,6 +7,11 @@ jobs-postgresql and jobs-mariadb, the peers as pgqueuer and procrastinate, and t
 worker RSS of each in rss/<name>.json (bench/rss_watch.py). Prints one row per figure with
 the ratios ours (PostgreSQL) / peer, then the per-system detail table of
 bench/peers/summarize.py (with the run-to-run spread).
+
+When the run measured an earlier revision too (`bench/run.sh --baseline REV`: results
+jobs-<db>-baseline), a second table compares this tree with it, database by database: both
+values, the ratio tree / baseline and a verdict (within --tolerance %, default 5, or better or
+worse by how much, knowing for each figure whether higher or lower is better).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results"
 
 OURS = {"sqlite": "jobs-sqlite", "postgresql": "jobs-postgresql", "mariadb": "jobs-mariadb"}
+BASELINE_TAG = "baseline"  # bench/run.sh --baseline runs the earlier revision with --tag baseline
+BASELINE = {db: f"{name}-{BASELINE_TAG}" for db, name in OURS.items()}
+DB_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 PEERS = ("pgqueuer", "procrastinate")
 COLUMNS = (
     ("ours SQLite", "jobs-sqlite"),
@@ -37,6 +45,9 @@ SERVER_CPU_KEY = {
     "jobs-sqlite": None,
     "jobs-postgresql": "postgres",
     "jobs-mariadb": "mariadb",
+    "jobs-sqlite-baseline": None,
+    "jobs-postgresql-baseline": "postgres",
+    "jobs-mariadb-baseline": "mariadb",
     "pgqueuer": "postgres",
     "procrastinate": "postgres",
 }
@@ -70,13 +81,26 @@ def cpu(result: Result, key: str | None) -> float | None:
 
 RSS: dict[str, float | None] = {}  # system -> sampled worker peak RSS (bench/rss_watch.py)
 
+ENQUEUE = Row("enqueue one by one (jobs/s)", "higher", lambda s, r: median(r, "enqueue_jobs_s"))
+BULK = Row("bulk enqueue, 1,000 per call (jobs/s)", "higher", lambda s, r: median(r, "bulk_jobs_s"))
+E2E = Row("process e2e (jobs/s)", "higher", lambda s, r: median(r, "process_e2e_jobs_s"))
+WORKER_CPU = Row("process: CPU ms/job, workers", "lower", lambda s, r: cpu(r, "workers"), 3)
+P50 = Row("latency p50 (ms)", "lower", lambda s, r: median(r, "latency_p50_ms"), 1)
+P99 = Row("latency p99 (ms)", "lower", lambda s, r: median(r, "latency_p99_ms"), 1)
+PEAK_RSS = Row(
+    "worker peak RSS, process scenario (MiB, VmHWM)",
+    "lower",
+    lambda s, r: median(r, "process_worker_rss_mib"),
+    1,
+)
+
 ROWS = (
-    Row("enqueue one by one (jobs/s)", "higher", lambda s, r: median(r, "enqueue_jobs_s")),
-    Row("bulk enqueue, 1,000 per call (jobs/s)", "higher", lambda s, r: median(r, "bulk_jobs_s")),
-    Row("process e2e (jobs/s)", "higher", lambda s, r: median(r, "process_e2e_jobs_s")),
+    ENQUEUE,
+    BULK,
+    E2E,
     Row("process steady (jobs/s)", "higher", lambda s, r: median(r, "process_steady_jobs_s")),
     Row("process: worker start (s)", "lower", lambda s, r: median(r, "process_startup_s"), 2),
-    Row("process: CPU ms/job, workers", "lower", lambda s, r: cpu(r, "workers"), 3),
+    WORKER_CPU,
     Row(
         "process: CPU ms/job, database server",
         "lower",
@@ -84,17 +108,14 @@ ROWS = (
         3,
     ),
     Row("process: cores busy", "", lambda s, r: median(r, "process_cpu_cores_busy"), 2),
-    Row("latency p50 (ms)", "lower", lambda s, r: median(r, "latency_p50_ms"), 1),
-    Row("latency p99 (ms)", "lower", lambda s, r: median(r, "latency_p99_ms"), 1),
+    P50,
+    P99,
     Row("latency: achieved rate (jobs/s)", "", lambda s, r: median(r, "latency_achieved_rate")),
-    Row(
-        "worker peak RSS, process scenario (MiB, VmHWM)",
-        "lower",
-        lambda s, r: median(r, "process_worker_rss_mib"),
-        1,
-    ),
+    PEAK_RSS,
     Row("worker peak RSS, whole run (MiB, sampled)", "lower", lambda s, r: RSS.get(s), 1),
 )
+# the figures of the table "this tree vs baseline" (bench/run.sh --baseline)
+BASELINE_ROWS = (ENQUEUE, BULK, E2E, WORKER_CPU, P50, P99, PEAK_RSS)
 
 
 def number(value: float | None, digits: int) -> str:
@@ -103,10 +124,10 @@ def number(value: float | None, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
-def ratio(ours: float | None, peer: float | None) -> str:
+def ratio(ours: float | None, peer: float | None, digits: int = 2) -> str:
     if not ours or not peer or ours != ours or peer != peer:
         return "-"
-    return f"{ours / peer:.2f}x"
+    return f"{ours / peer:.{digits}f}x"
 
 
 def load(results_dir: Path) -> dict[str, Result]:
@@ -172,7 +193,8 @@ def comparison_table(results: dict[str, Result]) -> None:
 def shapes(results: dict[str, Result]) -> None:
     say("Worker shapes and versions:")
     say()
-    for _, system in COLUMNS:
+    baselines = [system for system in BASELINE.values() if system in results]
+    for system in [system for _, system in COLUMNS] + baselines:
         result = results.get(system)
         if result is None:
             say(f"- {system}: no result")
@@ -188,10 +210,11 @@ def shapes(results: dict[str, Result]) -> None:
 
 def engine_sources(results: dict[str, Result]) -> None:
     """Which engine code our three runs measured; warns when it differs or changed."""
-    sources = {
-        name: results[name].get("engine_source") for name in OURS.values() if name in results
+    names = [*OURS.values(), *BASELINE.values()]
+    sources = {name: results[name].get("engine_source") for name in names if name in results}
+    hashes = {
+        source.get("sha256") for name, source in sources.items() if source and name in OURS.values()
     }
-    hashes = {source.get("sha256") for source in sources.values() if source}
     for name, source in sources.items():
         if not source:
             say(f"- {name}: engine source not recorded")
@@ -203,6 +226,71 @@ def engine_sources(results: dict[str, Result]) -> None:
         )
     if len(hashes) > 1:
         say("- WARNING: our three runs measured different engine code")
+
+
+def baseline_label(results: dict[str, Result]) -> str | None:
+    """The baseline revision (the first word of its engine_source git), None without baseline."""
+    for system in BASELINE.values():
+        result = results.get(system)
+        if result is not None:
+            git = str((result.get("engine_source") or {}).get("git") or "").split()
+            return git[0] if git else "(revision unknown)"
+    return None
+
+
+def verdict(current: float | None, baseline: float | None, better: str, tolerance: float) -> str:
+    """'within N %', 'better by X %' or 'worse by X %': the change of this tree against the
+    baseline, read in the figure's direction (`better` is "higher" or "lower")."""
+    if current is None or baseline is None or current != current or baseline != baseline:
+        return "-"
+    if baseline == 0:
+        return "-" if current == 0 else "(baseline 0)"
+    change = 100.0 * (current / baseline - 1.0)
+    if abs(change) <= tolerance:
+        return f"within {tolerance:g} %"
+    improved = change > 0 if better == "higher" else change < 0
+    return f"{'better' if improved else 'worse'} by {abs(change):.1f} %"
+
+
+def baseline_table(results: dict[str, Result], tolerance: float) -> None:
+    """This tree against the baseline revision, per database, for the BASELINE_ROWS figures."""
+    label = baseline_label(results)
+    if label is None:
+        return
+    say(f"### This tree vs baseline {label}")
+    say()
+    header = ["database", "figure", "better", "this tree", f"baseline {label}", "tree / baseline"]
+    say("| " + " | ".join([*header, "verdict"]) + " |")
+    say("|" + "---|" * (len(header) + 1))
+    worse: list[str] = []
+    compared = 0
+    for db, system in OURS.items():
+        pair = ((system, results.get(system)), (BASELINE[db], results.get(BASELINE[db])))
+        if all(result is None for _, result in pair):
+            continue
+        for row in BASELINE_ROWS:
+            now, then = (row.value(name, r) if r is not None else None for name, r in pair)
+            text = verdict(now, then, row.better, tolerance)
+            compared += text.startswith(("within", "better", "worse"))
+            if text.startswith("worse"):
+                worse.append(f"{DB_LABELS[db]} {row.label}: {text}")
+            cells = [cell(name, results, row) for name, _ in pair]
+            line = [DB_LABELS[db], row.label, row.better, *cells, ratio(now, then, 3), text]
+            say("| " + " | ".join(line) + " |")
+    say()
+    if worse:
+        say(
+            f"Worse than baseline {label} by more than {tolerance:g} %: {'; '.join(worse)}. "
+            f"The other {compared - len(worse)} figures compared are within {tolerance:g} % "
+            "or better."
+        )
+    else:
+        say(f"All {compared} figures compared: within {tolerance:g} % of {label} or better.")
+    say(
+        "Both engines ran in this run, one after the other on each database, with the same "
+        "harness flags and worker shape; differences within the run-to-run spread (detail table "
+        "below) are noise."
+    )
 
 
 def detail_table(results_dir: Path) -> None:
@@ -220,7 +308,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Markdown comparison of a bench/run.sh run")
     default = Path(os.environ.get("BENCH_RESULTS_DIR", DEFAULT_RESULTS))
     parser.add_argument("--results", type=Path, default=default, help="results directory")
-    parser.add_argument("--no-detail", action="store_true", help="only the comparison table")
+    parser.add_argument("--no-detail", action="store_true", help="only the comparison tables")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=5.0,
+        help="baseline table: changes within this many percent count as the same (default 5)",
+    )
     args = parser.parse_args()
     results = load(args.results)
     if not results:
@@ -236,6 +330,9 @@ def main() -> int:
         "memory)."
     )
     say()
+    if baseline_label(results) is not None:
+        baseline_table(results, args.tolerance)
+        say()
     shapes(results)
     say()
     say("Engine source measured:")

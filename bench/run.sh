@@ -3,7 +3,17 @@
 # pgqueuer and procrastinate on the same PostgreSQL, then the comparison table
 # (bench/report.py), also written to bench/results/report.md.
 #
-#   bash bench/run.sh [--n 20000] [--reps 3] [other harness flags, e.g. --scenarios process]
+#   bash bench/run.sh [--n 20000] [--reps 3] [--baseline REV] [other harness flags,
+#                     e.g. --scenarios process]
+#
+# --baseline REV also measures our engine at git revision REV, in the same run: REV's own src/
+# and bench/ are extracted with `git archive` into /tmp/bench-baseline-<short>, and each of our
+# runs is followed by the baseline's on the same database type (sqlite, sqlite-baseline,
+# postgresql, postgresql-baseline, ...), on databases of its own (sqlite file
+# /tmp/bench-jobs-baseline/jobs.db, PostgreSQL <db>_baseline, MariaDB <db>_baseline; override
+# with BENCH_BASELINE_SQLITE_URL, BENCH_BASELINE_PG_DSN, BENCH_BASELINE_MARIADB_URL), so two
+# schema versions never share tables. It runs on the project's virtualenv (this tree's
+# dependencies). Results: jobs-<db>-baseline.json; the report adds a table tree vs baseline.
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth for the postgres role: the bench role and
 # database are created if missing) and MariaDB on 127.0.0.1:3306 (root without password: the
@@ -19,14 +29,17 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 N=20000
 REPS=3
+BASELINE=""
 EXTRA=()
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --n) N=${2:?--n needs a value}; shift 2 ;;
     --n=*) N=${1#*=}; shift ;;
     --reps) REPS=${2:?--reps needs a value}; shift 2 ;;
     --reps=*) REPS=${1#*=}; shift ;;
+    --baseline) BASELINE=${2:?--baseline needs a git revision}; shift 2 ;;
+    --baseline=*) BASELINE=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) EXTRA+=("$1"); shift ;;
   esac
@@ -62,6 +75,14 @@ print({"host": p.hostname or "", "port": p.port or "", "user": u.unquote(p.usern
        "password": u.unquote(p.password or ""), "db": p.path.lstrip("/")}[sys.argv[2]])
 EOF
 }
+url_with_db() {  # url_with_db URL DB: the same URL naming database DB
+  python3 - "$1" "$2" <<'EOF'
+import sys
+import urllib.parse as u
+
+print(u.urlsplit(sys.argv[1])._replace(path="/" + sys.argv[2]).geturl())
+EOF
+}
 loopback() {  # loopback NAME URL: refuse any database address but 127.0.0.1
   local host; host=$(url_part "$2" host)
   [ "$host" = "127.0.0.1" ] || die "$1 must point at 127.0.0.1, not '$host'"
@@ -78,33 +99,88 @@ loopback BENCH_MARIADB_URL "$BENCH_MARIADB_URL"
 command -v psql >/dev/null || die "psql not found"
 
 PG_PORT=$(url_part "$BENCH_PG_DSN" port); PG_PORT=${PG_PORT:-5432}
-PG_USER=$(url_part "$BENCH_PG_DSN" user)
-PG_PASSWORD=$(url_part "$BENCH_PG_DSN" password)
 PG_DB=$(url_part "$BENCH_PG_DSN" db)
 MARIADB_PORT=$(url_part "$BENCH_MARIADB_URL" port); MARIADB_PORT=${MARIADB_PORT:-3306}
 (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null || die "PostgreSQL is not listening on 127.0.0.1:$PG_PORT"
 (exec 3<>"/dev/tcp/127.0.0.1/$MARIADB_PORT") 2>/dev/null || die "MariaDB is not listening on 127.0.0.1:$MARIADB_PORT"
 
-pg_admin() { psql -h 127.0.0.1 -p "$PG_PORT" -U "${BENCH_PG_ADMIN:-postgres}" -d postgres -v ON_ERROR_STOP=1 "$@"; }
-if [ "$(pg_admin -Atc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != 1 ]; then
-  say "creating PostgreSQL role $PG_USER"
-  pg_admin -qc "CREATE ROLE \"$PG_USER\" LOGIN PASSWORD '$PG_PASSWORD' SUPERUSER" || die "cannot create role $PG_USER"
+# --baseline REV: REV's own src/ and bench/ (its bench_jobs.py matches its engine's API), run on
+# databases of their own so that two schema versions never meet in one set of tables
+PG_DSNS=("$BENCH_PG_DSN")
+MARIADB_URLS=("$BENCH_MARIADB_URL")
+BASE_DIR=""
+BASE_ENV=()
+if [ -n "$BASELINE" ]; then
+  BASE_REV=$(git -C "$ROOT" rev-parse --verify --quiet "$BASELINE^{commit}") \
+    || die "--baseline $BASELINE: not a commit of $ROOT"
+  BASE_SHORT=$(git -C "$ROOT" rev-parse --short "$BASE_REV")
+  for path in src bench/bench_jobs.py bench/peers/common.py; do
+    git -C "$ROOT" cat-file -e "$BASE_REV:$path" 2>/dev/null \
+      || die "--baseline $BASELINE: $BASE_SHORT has no $path (it predates the benchmark)"
+  done
+  git -C "$ROOT" grep -qF '"--tag"' "$BASE_REV" -- bench/peers/common.py \
+    || die "--baseline $BASELINE: the harness of $BASE_SHORT has no --tag option"
+  BASE_SQLITE_URL=${BENCH_BASELINE_SQLITE_URL:-sqlite:////tmp/bench-jobs-baseline/jobs.db}
+  BASE_PG_DSN=${BENCH_BASELINE_PG_DSN:-$(url_with_db "$BENCH_PG_DSN" "${PG_DB}_baseline")}
+  MARIADB_DB=$(url_part "$BENCH_MARIADB_URL" db)
+  BASE_MARIADB_URL=${BENCH_BASELINE_MARIADB_URL:-$(url_with_db "$BENCH_MARIADB_URL" "${MARIADB_DB}_baseline")}
+  loopback BENCH_BASELINE_PG_DSN "$BASE_PG_DSN"
+  loopback BENCH_BASELINE_MARIADB_URL "$BASE_MARIADB_URL"
+  [ "$BASE_SQLITE_URL" != "$BENCH_SQLITE_URL" ] || die "the baseline needs a SQLite file of its own"
+  [ "$(url_part "$BASE_PG_DSN" db)" != "$PG_DB" ] || die "the baseline needs a PostgreSQL database of its own"
+  [ "$(url_part "$BASE_MARIADB_URL" db)" != "$MARIADB_DB" ] || die "the baseline needs a MariaDB database of its own"
+  PG_DSNS+=("$BASE_PG_DSN")
+  MARIADB_URLS+=("$BASE_MARIADB_URL")
+
+  BASE_DIR=/tmp/bench-baseline-$BASE_SHORT
+  rm -rf "$BASE_DIR" && mkdir -p "$BASE_DIR" || die "cannot create $BASE_DIR"
+  git -C "$ROOT" archive "$BASE_REV" src bench | tar -x -C "$BASE_DIR" \
+    || die "cannot extract src/ and bench/ of $BASE_SHORT into $BASE_DIR"
+  BASE_ENV=(PYTHONPATH="$BASE_DIR/src" BENCH_ENGINE_GIT="$BASE_SHORT (baseline $BASELINE, git archive)"
+            BENCH_SQLITE_URL="$BASE_SQLITE_URL" BENCH_PG_DSN="$BASE_PG_DSN"
+            BENCH_MARIADB_URL="$BASE_MARIADB_URL")
+  if [ -n "${BENCH_JOBS_PG_URL:-}" ]; then
+    BASE_ENV+=(BENCH_JOBS_PG_URL="$(url_with_db "$BENCH_JOBS_PG_URL" "$(url_part "$BASE_PG_DSN" db)")")
+  fi
+  FROM=$(env PYTHONPATH="$BASE_DIR/src" "$PY" -c \
+    "import infrastructure.jobs.sql.store as s; print(s.__file__)" 2>/dev/null)
+  [[ $FROM == "$BASE_DIR/src/"* ]] || die "the baseline engine is not imported from $BASE_DIR/src (got '$FROM')"
+  env "${BASE_ENV[@]}" "$PY" "$BASE_DIR/bench/bench_jobs.py" --help >/dev/null 2>&1 \
+    || die "$BASE_DIR/bench/bench_jobs.py does not start with $PY (its dependencies?)"
+  say "### baseline engine: $BASE_DIR (git archive of $BASELINE = $BASE_REV); databases:" \
+    "$BASE_SQLITE_URL, $(url_part "$BASE_PG_DSN" db) (PostgreSQL), $(url_part "$BASE_MARIADB_URL" db) (MariaDB)"
 fi
-if [ "$(pg_admin -Atc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != 1 ]; then
-  say "creating PostgreSQL database $PG_DB"
-  pg_admin -qc "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\"" || die "cannot create database $PG_DB"
-fi
-"$PY" - "$BENCH_MARIADB_URL" <<'EOF' || die "cannot create the MariaDB database"
+
+pg_admin() {  # pg_admin PORT PSQL-ARGS...
+  local port=$1; shift
+  psql -h 127.0.0.1 -p "$port" -U "${BENCH_PG_ADMIN:-postgres}" -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+pg_ensure() {  # pg_ensure DSN: create the role and the database of DSN if missing
+  local port user password db
+  port=$(url_part "$1" port); port=${port:-5432}
+  user=$(url_part "$1" user); password=$(url_part "$1" password); db=$(url_part "$1" db)
+  if [ "$(pg_admin "$port" -Atc "SELECT 1 FROM pg_roles WHERE rolname = '$user'")" != 1 ]; then
+    say "creating PostgreSQL role $user"
+    pg_admin "$port" -qc "CREATE ROLE \"$user\" LOGIN PASSWORD '$password' SUPERUSER" || die "cannot create role $user"
+  fi
+  if [ "$(pg_admin "$port" -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
+    say "creating PostgreSQL database $db"
+    pg_admin "$port" -qc "CREATE DATABASE \"$db\" OWNER \"$user\"" || die "cannot create database $db"
+  fi
+}
+for dsn in "${PG_DSNS[@]}"; do pg_ensure "$dsn"; done
+"$PY" - "${MARIADB_URLS[@]}" <<'EOF' || die "cannot create the MariaDB databases"
 import sys
 
 import sqlalchemy as sa
 
-url = sa.make_url(sys.argv[1])
-server = sa.create_engine(url.set(database=""))
-with server.begin() as conn:
-    conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{url.database}`")
-server.dispose()
-print(f"MariaDB database {url.database} ready")
+for arg in sys.argv[1:]:
+    url = sa.make_url(arg)
+    server = sa.create_engine(url.set(database=""))
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{url.database}`")
+    server.dispose()
+    print(f"MariaDB database {url.database} ready")
 EOF
 
 read -r LOAD1 _ < /proc/loadavg
@@ -145,6 +221,7 @@ fi
 FAILED=()
 STEP=0
 TOTAL=5
+[ -n "$BASE_DIR" ] && TOTAL=8
 T_START=$SECONDS
 step() {  # step NAME CMD...: run one system under the RSS sampler, with progress lines
   local name=$1; shift
@@ -162,6 +239,12 @@ HARNESS_ARGS=(--n "$N" --reps "$REPS" "${EXTRA[@]}")
 for db in sqlite postgresql mariadb; do
   step "jobs-$db" env "${OUR_ENV[@]}" BENCH_WORKERS="$OUR_WORKERS" \
     BENCH_CONCURRENCY="$OUR_CONCURRENCY" "$PY" "$BENCH/bench_jobs.py" --db "$db" "${HARNESS_ARGS[@]}"
+  # the baseline right after, on the same database type, so that noise hits both alike
+  if [ -n "$BASE_DIR" ]; then
+    step "jobs-$db-baseline" env -u BENCH_JOBS_PG_URL "${BASE_ENV[@]}" BENCH_WORKERS="$OUR_WORKERS" \
+      BENCH_CONCURRENCY="$OUR_CONCURRENCY" "$PY" "$BASE_DIR/bench/bench_jobs.py" --db "$db" \
+      "${HARNESS_ARGS[@]}" --tag baseline
+  fi
 done
 for peer in pgqueuer procrastinate; do
   step "$peer" env -u BENCH_WORKERS -u BENCH_CONCURRENCY -u BENCH_BATCH \
