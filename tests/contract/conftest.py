@@ -110,6 +110,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in deselected]
 
 
+@dataclass(frozen=True)
+class Hooked:
+    """Engine parts that run middleware."""
+
+    jobs: EngineJobService
+    worker: Worker
+    watchdog: Watchdog
+
+
 @dataclass
 class Engine:
     """A whole engine over one store, driven by hand with a fake clock."""
@@ -163,19 +172,21 @@ class Engine:
         self.extra_workers.append(worker)
         return worker
 
-    def with_middleware(self, *middleware: JobMiddleware) -> tuple[EngineJobService, Worker]:
-        """A client and a worker on this store with these middleware."""
+    def with_middleware(self, *middleware: JobMiddleware) -> Hooked:
+        """A client, a worker and a watchdog on this store with these middleware."""
         chain = Middlewares(middleware)
-        jobs = EngineJobService(self.store, self.registry, self.clock, middleware=chain)
-        worker = Worker(
-            self.store,
-            self.executor,
-            self.clock,
-            server_id="server-m",
-            settings=WorkerSettings(queues=(*QUEUES, DEAD_LETTER), lease=LEASE),
-            middleware=chain,
+        return Hooked(
+            jobs=EngineJobService(self.store, self.registry, self.clock, middleware=chain),
+            worker=Worker(
+                self.store,
+                self.executor,
+                self.clock,
+                server_id="server-m",
+                settings=WorkerSettings(queues=(*QUEUES, DEAD_LETTER), lease=LEASE),
+                middleware=chain,
+            ),
+            watchdog=Watchdog(self.store, self.clock, middleware=chain),
         )
-        return jobs, worker
 
     def new_scheduler(self, store: JobStore | None = None) -> Scheduler:
         return Scheduler(store or self.store, self.clock)

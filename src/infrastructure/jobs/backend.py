@@ -121,7 +121,12 @@ class EngineBackend:
             middleware=self.middleware,
         )
         self.admin = EngineJobAdmin(
-            store, context.registry, self.jobs, context.clock, payload_limit=context.payload_limit
+            store,
+            context.registry,
+            self.jobs,
+            context.clock,
+            payload_limit=context.payload_limit,
+            middleware=self.middleware,
         )
         self.executor = Executor(
             context.registry, context.handler_factory, threads=context.worker.concurrency
@@ -146,7 +151,9 @@ class EngineBackend:
         )
 
     def watchdog(self) -> Watchdog:
-        return Watchdog(self.store, self.context.clock, self.context.watchdog)
+        return Watchdog(
+            self.store, self.context.clock, self.context.watchdog, middleware=self.middleware
+        )
 
     def loops(self, roles: Collection[Role]) -> list[Loop]:
         loops: list[Loop] = [self.watchdog().run]

@@ -33,6 +33,7 @@ from application.jobs import (
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires
 from infrastructure.jobs.engine.client import DEFAULT_PAYLOAD_LIMIT, EngineJobService
+from infrastructure.jobs.engine.middleware import Middlewares
 from infrastructure.jobs.engine.store import AdminStore
 from infrastructure.jobs.handlers import HandlerRegistry
 
@@ -54,12 +55,14 @@ class EngineJobAdmin:
         clock: Clock,
         *,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        middleware: Middlewares | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
         self._jobs = jobs
         self._clock = clock
         self._payload_limit = payload_limit
+        self._middleware = middleware or Middlewares()
 
     def handlers(self) -> list[HandlerInfo]:
         return [
@@ -164,7 +167,9 @@ class EngineJobAdmin:
         else:
             to, reason = JobState.ENQUEUED, "requeued by request"
             unless = frozenset({JobState.PROCESSING})
-        return await self._store.change_states(job_ids, to, now=now, reason=reason, unless=unless)
+        return await self._store.change_states(
+            job_ids, to, now=now, reason=reason, unless=unless, elect=self._middleware.elect_move
+        )
 
     async def count(self, where: JobFilter) -> int:
         return await self._store.count_jobs(where)

@@ -307,7 +307,11 @@ class EngineJobService:
     # --- managing and reading jobs -----------------------------------------------------------
     async def delete(self, job_id: JobId) -> None:
         await self._store.change_state(
-            job_id, JobState.DELETED, now=self._clock.now(), reason="deleted by request"
+            job_id,
+            JobState.DELETED,
+            now=self._clock.now(),
+            reason="deleted by request",
+            elect=self._middleware.elect_move,
         )
 
     async def requeue(self, job_id: JobId) -> None:
@@ -317,6 +321,7 @@ class EngineJobService:
             now=self._clock.now(),
             reason="requeued by request",
             unless=frozenset({JobState.PROCESSING}),
+            elect=self._middleware.elect_move,
         )
         if previous is JobState.PROCESSING:
             raise InvalidTransition(f"job {job_id} is processing; it cannot be requeued")

@@ -22,6 +22,7 @@ from application.jobs import (
 from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.model import (
     Claim,
+    Elect,
     Finish,
     Job,
     Move,
@@ -29,6 +30,7 @@ from infrastructure.jobs.engine.model import (
     Output,
     RecurringJob,
     Tick,
+    keep,
 )
 from infrastructure.jobs.engine.transaction import Transaction
 
@@ -149,6 +151,7 @@ def change_state(
     *,
     reason: str,
     unless: frozenset[JobState] = frozenset(),
+    elect: Elect = keep,
 ) -> JobState:
     """Move one job (delete, requeue); return the state it was in. See `JobStore`."""
     job = tx.lock_jobs([job_id]).get(job_id)
@@ -156,8 +159,7 @@ def change_state(
         raise JobNotFound(f"no job {job_id}")
     if job.state is to or job.state in unless:
         return job.state
-    _check_move(tx, job, to)
-    apply(tx, [Move(job_id, to, reason)], now)
+    apply(tx, [_elected_move(tx, job, Move(job_id, to, reason), elect)], now)
     return job.state
 
 
@@ -169,6 +171,7 @@ def change_states(
     *,
     reason: str,
     unless: frozenset[JobState] = frozenset(),
+    elect: Elect = keep,
 ) -> set[JobId]:
     """Move each job that may move (bulk delete, requeue); return the ids that moved."""
     moves = []
@@ -176,12 +179,27 @@ def change_states(
         if job.state is to or job.state in unless:
             continue
         try:
-            _check_move(tx, job, to)
+            moves.append(_elected_move(tx, job, Move(job.id, to, reason), elect))
         except InvalidTransition:
             continue
-        moves.append(Move(job.id, to, reason))
     apply(tx, moves, now)
     return {move.job_id for move in moves}
+
+
+def _elected_move(tx: Transaction, job: Job, move: Move, elect: Elect) -> Move:
+    """The move as the election leaves it, checked.
+
+    Raises:
+        InvalidTransition: the move is not allowed, or the election vetoed it (by electing
+            the state the job is in).
+    """
+    _check_move(tx, job, move.to)
+    elected = elect(job, move)
+    if elected.to is job.state:
+        raise InvalidTransition(f"job {job.id} stays {job.state}: {elected.reason}")
+    if elected.to is not move.to:
+        _check_move(tx, job, elected.to)
+    return elected
 
 
 def _check_move(tx: Transaction, job: Job, to: JobState) -> None:
@@ -203,11 +221,20 @@ def enqueue_due(tx: Transaction, now: dt.datetime, limit: int) -> int:
     return len(due)
 
 
-def rescue_expired(tx: Transaction, now: dt.datetime, limit: int) -> int:
+def rescue_expired(tx: Transaction, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
     expired = tx.expired_jobs(now, limit)
-    moves = [Move(job.id, *states.after_lease_expired(job.retry, job.attempt)) for job in expired]
+    moves = [_rescue(job, elect) for job in expired]
     apply(tx, moves, now)
     return len(expired)
+
+
+def _rescue(job: Job, elect: Elect) -> Move:
+    """Where a job whose worker vanished goes: by its retry policy, unless elected otherwise
+    (a rescue cannot be vetoed: the job must leave `processing`)."""
+    move = Move(job.id, *states.after_lease_expired(job.retry, job.attempt))
+    elected = elect(job, move)
+    allowed = elected.to in states.ALLOWED[JobState.PROCESSING]
+    return elected if allowed and elected.to is not JobState.PROCESSING else move
 
 
 # --- running jobs -----------------------------------------------------------------------------

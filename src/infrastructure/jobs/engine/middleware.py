@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from application.jobs import JobError, JobState, JSONValue
 from infrastructure.jobs.engine import states
-from infrastructure.jobs.engine.model import Job
+from infrastructure.jobs.engine.model import Job, Move
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +77,11 @@ class JobMiddleware:
         the job was cancelled: deleted, timed out elsewhere or released on shutdown)."""
 
     def elect_state(self, job: Job, change: StateChange) -> StateChange:
-        """The state the job moves to after an execution: succeeded, scheduled for a retry,
-        failed or deleted (retries exhausted). Return `change`, or another to veto it; it
-        must be a state a processing job may move to."""
+        """The state the job moves to: after an execution (succeeded, scheduled for a retry,
+        failed or deleted), when its worker vanished (rescue), or when an operator deletes
+        or requeues it. Return `change`, or another: a state the job may move to from
+        `job.state`, or `job.state` itself to veto an operator's move. It may run in a
+        worker thread, inside a transaction: keep it a quick decision."""
         return change
 
 
@@ -113,7 +115,8 @@ class Middlewares:
         for item in self._overriding("elect_state"):
             try:
                 elected = item.elect_state(job, change)
-                states.check_transition(job.id, JobState.PROCESSING, elected.state)
+                if elected.state is not job.state:  # else a veto: the job stays
+                    states.check_transition(job.id, job.state, elected.state)
             except Exception:
                 logger.exception(
                     "middleware %s failed in elect_state; its choice is ignored",
@@ -123,6 +126,15 @@ class Middlewares:
                 continue
             change = elected
         return change
+
+    def elect_move(self, job: Job, move: Move) -> Move:
+        """`elect_state` for a move of a job no worker holds (delete, requeue, rescue)."""
+        if not self._overriding("elect_state"):
+            return move
+        change = self.elect_state(job, StateChange(move.to, move.reason))
+        if (change.state, change.reason) == (move.to, move.reason):
+            return move
+        return Move(move.job_id, change.state, change.reason, move.data)
 
     def _run(self, hook: str, *args: object, **kwargs: object) -> None:
         """`before_*` hooks in order, `after_*` hooks in the reverse order."""

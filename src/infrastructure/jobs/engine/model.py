@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
@@ -95,6 +96,16 @@ class Move:
     to: JobState
     reason: str
     data: dict[str, JSONValue] | None = None
+
+
+Elect = Callable[[Job, Move], Move]
+"""Decides a move of a job that no worker holds (delete, requeue, rescue): the move to make,
+another, or one to the state the job is in (a veto). The middleware's `elect_state`."""
+
+
+def keep(job: Job, move: Move) -> Move:
+    """The election that changes nothing."""
+    return move
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,12 +12,14 @@ from application.jobs import JobId, JobState
 from infrastructure.jobs.engine import lifecycle
 from infrastructure.jobs.engine.model import (
     Claim,
+    Elect,
     Finish,
     Job,
     NewBatch,
     Output,
     RecurringJob,
     Tick,
+    keep,
 )
 from infrastructure.jobs.engine.transaction import Transaction
 
@@ -55,9 +57,12 @@ class TransactionalStore(abc.ABC):
         now: dt.datetime,
         reason: str,
         unless: frozenset[JobState] = frozenset(),
+        elect: Elect = keep,
     ) -> JobState:
         return await self.transaction(
-            lambda tx: lifecycle.change_state(tx, job_id, to, now, reason=reason, unless=unless)
+            lambda tx: lifecycle.change_state(
+                tx, job_id, to, now, reason=reason, unless=unless, elect=elect
+            )
         )
 
     async def change_states(
@@ -68,9 +73,12 @@ class TransactionalStore(abc.ABC):
         now: dt.datetime,
         reason: str,
         unless: frozenset[JobState] = frozenset(),
+        elect: Elect = keep,
     ) -> set[JobId]:
         return await self.transaction(
-            lambda tx: lifecycle.change_states(tx, job_ids, to, now, reason=reason, unless=unless)
+            lambda tx: lifecycle.change_states(
+                tx, job_ids, to, now, reason=reason, unless=unless, elect=elect
+            )
         )
 
     async def acquire(
@@ -108,8 +116,8 @@ class TransactionalStore(abc.ABC):
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
         return await self.transaction(lambda tx: lifecycle.enqueue_due(tx, now, limit))
 
-    async def rescue_expired(self, *, now: dt.datetime, limit: int) -> int:
-        return await self.transaction(lambda tx: lifecycle.rescue_expired(tx, now, limit))
+    async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
+        return await self.transaction(lambda tx: lifecycle.rescue_expired(tx, now, limit, elect))
 
     async def upsert_recurring(self, definition: RecurringJob) -> None:
         await self.transaction(lambda tx: lifecycle.upsert_recurring(tx, definition))

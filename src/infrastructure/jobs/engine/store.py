@@ -29,6 +29,7 @@ from application.jobs import (
 )
 from infrastructure.jobs.engine.model import (
     Claim,
+    Elect,
     Finish,
     Job,
     NewBatch,
@@ -36,6 +37,7 @@ from infrastructure.jobs.engine.model import (
     RecurringJob,
     ServerInfo,
     Tick,
+    keep,
 )
 
 
@@ -66,15 +68,16 @@ class JobWriter(Protocol):
         now: dt.datetime,
         reason: str,
         unless: frozenset[JobState] = frozenset(),
+        elect: Elect = keep,
     ) -> JobState:
         """Move a job that is not claimed-and-finishing to `to` (delete, requeue) and return
         the state it was in. Nothing changes when it is in `to` already or in `unless`.
-        Moving a processing job voids its lease token.
+        Moving a processing job voids its lease token. `elect` may change the move.
 
         Raises:
             JobNotFound: no job has this id.
             InvalidTransition: the move is not allowed from the job's state, or the job's
-                unique key is held by another active job.
+                unique key is held by another active job, or `elect` vetoed the move.
         """
 
     async def change_states(
@@ -85,6 +88,7 @@ class JobWriter(Protocol):
         now: dt.datetime,
         reason: str,
         unless: frozenset[JobState] = frozenset(),
+        elect: Elect = keep,
     ) -> set[JobId]:
         """`change_state` for many jobs in one transaction; jobs that may not move (or are
         gone) are skipped. Returns the ids that moved."""
@@ -202,9 +206,10 @@ class JobSchedule(Protocol):
 
 
 class Housekeeping(Protocol):
-    async def rescue_expired(self, *, now: dt.datetime, limit: int) -> int:
+    async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
         """Requeue processing jobs whose lease expired (their attempt stays counted); a job
-        with no attempts left moves to `failed` (or `deleted`, per its policy)."""
+        with no attempts left moves to `failed` (or `deleted`, per its policy), unless
+        `elect` moves it elsewhere."""
 
     async def remove_dead_servers(self, *, heartbeat_before: dt.datetime) -> list[str]: ...
 

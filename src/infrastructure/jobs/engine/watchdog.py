@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from infrastructure.jobs.clock import Clock
-from infrastructure.jobs.engine.store import JobStore
+from infrastructure.jobs.engine.middleware import Middlewares
+from infrastructure.jobs.engine.store import Housekeeping
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,23 @@ class WatchdogSettings:
 
 class Watchdog:
     def __init__(
-        self, store: JobStore, clock: Clock, settings: WatchdogSettings | None = None
+        self,
+        store: Housekeeping,
+        clock: Clock,
+        settings: WatchdogSettings | None = None,
+        *,
+        middleware: Middlewares | None = None,
     ) -> None:
         self._store = store
+        self._middleware = middleware or Middlewares()
         self._clock = clock
         self.settings = settings or WatchdogSettings()
 
     async def tick(self) -> None:
         now = self._clock.now()
-        rescued = await self._store.rescue_expired(now=now, limit=self.settings.chunk)
+        rescued = await self._store.rescue_expired(
+            now=now, limit=self.settings.chunk, elect=self._middleware.elect_move
+        )
         if rescued:
             logger.warning(
                 "rescued %d job(s) whose lease expired", rescued, extra={"action": "jobs_rescued"}

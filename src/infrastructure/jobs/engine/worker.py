@@ -270,6 +270,8 @@ class Worker:
             )
             candidate = StateChange(state, reason, run_at=run_at, error=outcome.error)
         change = self._middleware.elect_state(job, candidate)
+        if change.state is JobState.PROCESSING:  # no veto here: the execution is over
+            change = candidate
         return Finish(
             job_id=job.id,
             token=claim.token,
