@@ -12,12 +12,13 @@ from application.jobs import (
     BatchNotFound,
     ContinueOn,
     InvalidArguments,
+    JobFilter,
     JobId,
     JobNotFound,
     JobState,
     RetryPolicy,
 )
-from tests.contract.conftest import Engine
+from tests.contract.conftest import SQL_ADAPTERS, Engine, known_failure
 from tests.contract.handlers import Blocking, Contextual, Journal, Recorder
 
 S = JobState
@@ -169,6 +170,28 @@ async def test_continuation_created_after_parent_failed_waits_or_runs_by_option(
 
     assert (await engine.jobs.get(on_success)).state is S.AWAITING
     assert (await engine.jobs.get(on_any)).state is S.ENQUEUED
+
+
+async def test_unique_continuation_of_a_deleted_parent_returns_the_active_key_holder(
+    engine: Engine, request: pytest.FixtureRequest
+):
+    """The unique-key rule comes before the continuation's start state: while an active job
+    holds the key, no job with it is stored, whatever state the continuation would start in
+    (store port: "A job whose unique key is held by an active job is not stored")."""
+    known_failure(
+        request,
+        on=SQL_ADAPTERS,
+        reason="issue 9: the SQL store stores a new deleted job instead",
+    )
+    unique = engine.jobs.options(unique_key="report:7")
+    holder = await unique.enqueue(Recorder.record, 1)
+    parent = await engine.jobs.enqueue(Recorder.record, 2)
+    await engine.jobs.delete(parent)
+
+    continuation = await unique.continue_with(parent, Recorder.record, 3)
+
+    assert continuation == holder
+    assert await engine.store.count_jobs(JobFilter()) == 2
 
 
 async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engine):

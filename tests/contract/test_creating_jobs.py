@@ -17,13 +17,14 @@ from application.jobs import (
     InvalidTransition,
     JobId,
     JobNotFound,
+    JobsError,
     JobState,
     PayloadTooLarge,
     RetryPolicy,
     Transition,
 )
 from infrastructure.jobs.engine.client import EngineJobService
-from tests.contract.conftest import START, Engine
+from tests.contract.conftest import ADAPTERS, START, Engine, known_failure
 from tests.contract.handlers import (
     LOW_RETRY,
     Blocking,
@@ -429,6 +430,28 @@ async def test_unique_key_is_held_by_scheduled_jobs_too(engine: Engine):
 
     await engine.jobs.delete(first)
     assert await unique.enqueue(Recorder.record, 3) != first
+
+
+async def test_requeue_never_makes_a_second_active_holder_of_a_unique_key(
+    engine: Engine, request: pytest.FixtureRequest
+):
+    """At most one active job holds a unique key (the SQL schema enforces it); a requeue that
+    would make a second one is refused with a port error."""
+    known_failure(
+        request,
+        on=frozenset(ADAPTERS),
+        reason="issue 9: memory enqueues a second holder, SQL raises the driver's IntegrityError",
+    )
+    unique = engine.jobs.options(unique_key="digest")
+    first = await unique.enqueue(Recorder.record, 1)
+    await engine.drain()
+    second = await unique.enqueue(Recorder.record, 2)
+
+    with pytest.raises(JobsError):
+        await engine.jobs.requeue(first)
+
+    assert (await engine.jobs.get(first)).state is S.SUCCEEDED
+    assert (await engine.jobs.get(second)).state is S.ENQUEUED
 
 
 # --- delete and requeue --------------------------------------------------------------------------
