@@ -56,9 +56,9 @@ class ModelEngine:
     scheduler: Scheduler
     watchdog: Watchdog
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Stop the handler threads; the store belongs to the caller."""
         self.executor.shutdown()
-        await self.store.close()
 
 
 def assemble(store: JobStore) -> ModelEngine:
