@@ -19,6 +19,11 @@ so which jobs a claim takes never depends on how a store orders jobs with the sa
 `state_at`, and the claimed jobs are compared as a set; retry policies have explicit delays,
 so there is no jitter.
 
+The stores disagree in a few known cases (see "known divergences" below; each is also a
+strict-xfail contract test): until they are fixed this test fails on them. To let it pass
+meanwhile, list their names in `EXCLUDED` (or `MODEL_EXCLUDED=name,name`), and the model
+steers around them.
+
 In CI the examples are derandomized (a fixed seed: every run tests the same sequences, so a
 red build is a regression and not a lucky draw); locally each run draws new sequences and
 Hypothesis's example database replays the failures it found.
@@ -85,14 +90,19 @@ UNKNOWN_JOB = JobId(UUID(int=1))
 # --- known divergences -------------------------------------------------------------------------
 UNIQUE_CONTINUATION_OF_DELETED_PARENT = "unique continuation of a deleted parent"
 """`continue_with` with a unique key that an active job holds, on-success, parent deleted: the
-memory store returns the key holder's id, the SQL store stores a new deleted job."""
+memory store returns the key holder's id, the SQL store stores a new deleted job.
+(tests/contract: test_unique_continuation_of_a_deleted_parent_returns_the_active_key_holder)"""
 REQUEUE_ONTO_HELD_KEY = "requeue onto a held unique key"
 """Requeue of a finished job whose unique key another active job holds meanwhile: the memory
 store enqueues it (two active jobs share the key), the SQL store raises the database's
-IntegrityError."""
+IntegrityError. (tests/contract: test_requeue_never_makes_a_second_active_holder_of_a_unique_key)"""
 RUN_AT_AFTER_PLAIN_SUCCESS = "run_at after a success without result"
 """A job with a run time (scheduled, or retried) that then succeeds with result None: the
-memory store clears `run_at`, the SQL store keeps it (its path for other results clears it)."""
+memory store clears `run_at`, the SQL store keeps it (its path for other results clears it).
+(tests/contract: test_a_finished_job_has_no_run_time_whatever_its_result)"""
+KNOWN_DIVERGENCES = frozenset(
+    {UNIQUE_CONTINUATION_OF_DELETED_PARENT, REQUEUE_ONTO_HELD_KEY, RUN_AT_AFTER_PLAIN_SUCCESS}
+)
 
 EXCLUDED: frozenset[str] = frozenset(
     os.environ["MODEL_EXCLUDED"].split(",") if os.environ.get("MODEL_EXCLUDED") else ()
@@ -134,8 +144,7 @@ class Options:
         )
 
 
-# Each value is one draw from a short list: Hypothesis ends an example early once its choices
-# fill most of its buffer, and few draws per step let every example run all its steps.
+# Each value is one draw from a short list: cheap to generate, and it shrinks to the first entry.
 works = st.sampled_from(
     [Work(fails, returns_value) for fails in (0, 1, 2, 9) for returns_value in (True, False)]
 )
@@ -667,6 +676,7 @@ def sql_store(sqlite_engine: sa.Engine) -> Iterator[SQLAlchemyJobStore]:
 def test_memory_and_sql_stores_agree(
     sql_store: SQLAlchemyJobStore, summary_lines: list[str]
 ) -> None:
+    assert EXCLUDED <= KNOWN_DIVERGENCES, f"unknown names: {EXCLUDED - KNOWN_DIVERGENCES}"
     StoresAgree.sql_store = sql_store
     Figures.examples = Figures.checks = 0
     Figures.check_seconds = 0.0
