@@ -12,6 +12,7 @@ from application.jobs import (
     BatchNotFound,
     ContinueOn,
     InvalidArguments,
+    JobFilter,
     JobId,
     JobNotFound,
     JobState,
@@ -176,7 +177,24 @@ async def test_continuation_created_after_parent_failed_waits_or_runs_by_option(
     assert (await engine.jobs.get(on_any)).state is S.ENQUEUED
 
 
-async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engine) -> None:
+async def test_unique_continuation_of_a_deleted_parent_returns_the_active_key_holder(
+    engine: Engine,
+) -> None:
+    """The unique-key rule comes before the continuation's start state: while an active job
+    holds the key, no job with it is stored, whatever state the continuation would start in
+    (store port: "A job whose unique key is held by an active job is not stored")."""
+    unique = engine.jobs.options(unique_key="report:7")
+    holder = await unique.enqueue(Recorder.record, 1)
+    parent = await engine.jobs.enqueue(Recorder.record, 2)
+    await engine.jobs.delete(parent)
+
+    continuation = await unique.continue_with(parent, Recorder.record, 3)
+
+    assert continuation == holder
+    assert await engine.store.count_jobs(JobFilter()) == 2
+
+
+async def test_continuation_of_unknown_parent_raises_job_not_found(engine: Engine):
     with pytest.raises(JobNotFound):
         await engine.jobs.continue_with(JobId(uuid4()), Recorder.record, 1)
 

@@ -440,6 +440,21 @@ async def test_unique_key_is_held_by_scheduled_jobs_too(engine: Engine) -> None:
     assert await unique.enqueue(Recorder.record, 3) != first
 
 
+async def test_requeue_never_makes_a_second_active_holder_of_a_unique_key(engine: Engine) -> None:
+    """At most one active job holds a unique key (the SQL schema enforces it); a requeue that
+    would make a second one is refused as an invalid transition."""
+    unique = engine.jobs.options(unique_key="digest")
+    first = await unique.enqueue(Recorder.record, 1)
+    await engine.drain()
+    second = await unique.enqueue(Recorder.record, 2)
+
+    with pytest.raises(InvalidTransition, match=f"job {second} holds its unique key"):
+        await engine.jobs.requeue(first)
+
+    assert (await engine.jobs.get(first)).state is S.SUCCEEDED
+    assert (await engine.jobs.get(second)).state is S.ENQUEUED
+
+
 # --- delete and requeue --------------------------------------------------------------------------
 
 
