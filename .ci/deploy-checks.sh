@@ -64,6 +64,13 @@ for entry in "${renders[@]}"; do
   "$T/checkov" --config-file k8s/checkov.yaml -f "$out" -o json 2>/dev/null |
     python3 .ci/checkov_report.py "$name"
 done
+step "the ServiceMonitor (a CRD: no schema above) against the Service it scrapes"
+"$T/python" .ci/servicemonitor_check.py "$work/prod+servicemonitor.yaml"
+sed 's/^    port: http$/    port: web/' "$work/prod+servicemonitor.yaml" >"$work/monitor.bad.yaml"
+must_reject "a ServiceMonitor scraping a port the Service lacks" \
+  "$T/python" .ci/servicemonitor_check.py "$work/monitor.bad.yaml"
+
+step "the validators reject broken manifests"
 sed 's/^  replicas: 3$/  replicas: 3\n  replica: 3/' "$work/prod.yaml" >"$work/prod.bad.yaml"
 must_reject "a Deployment with an unknown field" \
   "$T/kubernetes-validate" --strict --quiet "$work/prod.bad.yaml"

@@ -8,8 +8,9 @@
 #   3. a job enqueued through POST /api/jobs with an API key succeeds,
 #   4. `docker stop` while a job runs: the job finishes within the grace period, the process
 #      exits 0, and the job is `succeeded`,
-#   5. a new `serve` on the migrated database: time from `docker run` to ready,
-#   6. `worker` starts and stops on SIGTERM.
+#   5. a new `serve` on the migrated database: time from `docker run` to ready, and the
+#      image's HEALTHCHECK turns healthy,
+#   6. `worker` runs a job, passes the image's health check, and stops on SIGTERM.
 # Prints the image's size, the times to ready and the drain time.
 #
 # Needs root (apt-get, dockerd) or an engine that already runs. JOBS_IMAGE_CHECK=off skips it
@@ -229,6 +230,8 @@ until [ "$("$DOCKER" run --rm "${run_flags[@]}" "$TAG" jobs show "$job" --json |
   [ $SECONDS -lt $deadline ] || fail "the worker did not run job $job"
   sleep 0.5
 done
+"$DOCKER" exec "$PREFIX-worker" python3 /opt/healthcheck.py ||
+  fail "the image's HEALTHCHECK fails for a worker"
 start=$(now)
 "$DOCKER" stop -t 30 "$PREFIX-worker" >/dev/null
 echo "    job $job succeeded on the worker; stopped in $(since "$start") s, exit code" \
