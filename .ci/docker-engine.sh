@@ -32,15 +32,20 @@ install_packages() {
     exit 3
   fi
   say "installing ${missing[*]} with apt-get"
-  # No init system here: keep the package scripts from trying to start the daemon.
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
+  # No init system here: keep the package scripts from trying to start the daemon (with a
+  # policy of our own only where there is none).
+  local policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+  fi
   local install=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
   if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null
   fi
-  rm -f /usr/sbin/policy-rc.d
+  [ -z "$policy" ] || rm -f "$policy"
 }
 
 start_daemon() { # storage driver
