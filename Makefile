@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# A dependency added to pyproject.toml but not locked shows here: run `make lock`.
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP) ## create the virtualenv and install the project with its dev tools
