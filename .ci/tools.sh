@@ -17,5 +17,8 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; the
 fi
 echo "[tools] installing $LOCK into $VENV (a minute or two, once per lock)"
 python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$LOCK"
+# (This machine's pip configuration names local indexes that may be absent: pip says so once
+# per package, which is noise here.)
+"$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$LOCK" 2>&1 |
+  { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 echo "$want" >"$STAMP"
