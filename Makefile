@@ -4,15 +4,32 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages run worker test lint format typecheck layers check clean
+# Installs come from the lock: requirements/dev.txt, exact versions with hashes, exported from
+# uv.lock by `make lock`. The virtualenv is redone only when the lock or pyproject.toml change.
+LOCK := requirements/dev.txt
 
-$(STAMP): pyproject.toml
+.PHONY: install system-packages run worker test lint format typecheck layers check clean \
+	lock lock-upgrade lock-check deploy-checks image-check
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# A dependency added to pyproject.toml but not locked shows here: run `make lock`.
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP) ## create the virtualenv and install the project with its dev tools
+
+lock: ## update uv.lock and requirements/*.txt after a change of pyproject.toml
+	bash .ci/lock.sh
+
+lock-upgrade: ## the same, taking the newest versions pyproject.toml allows
+	UPGRADE=1 bash .ci/lock.sh
+
+lock-check: ## fail if uv.lock or requirements/*.txt are stale
+	bash .ci/lock.sh --check
 
 # Development mode: requests from this machine need no credentials (never set in a deployment).
 run: install ## start the service (API, embedded worker and scheduler) on http://127.0.0.1:8000
@@ -41,7 +58,13 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
-check: lint typecheck layers test ## everything CI runs
+deploy-checks: ## offline checks of docker/, compose.yaml and k8s/ (docs/deployment.md)
+	bash .ci/deploy-checks.sh
+
+image-check: ## build the image and run it against the local PostgreSQL (needs a Docker engine)
+	bash .ci/image-check.sh
+
+check: lint typecheck layers test deploy-checks ## everything CI runs (but the image check)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache
