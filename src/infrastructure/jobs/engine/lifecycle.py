@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from uuid import UUID, uuid4
 
 from application.jobs import (
     BatchId,
@@ -17,17 +16,13 @@ from application.jobs import (
     JobId,
     JobNotFound,
     JobState,
-    JSONValue,
 )
 from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.model import (
-    Claim,
     Elect,
-    Finish,
     Job,
     Move,
     NewBatch,
-    Output,
     RecurringJob,
     Tick,
     keep,
@@ -74,16 +69,25 @@ def _insert_one(tx: Transaction, job: Job, now: dt.datetime) -> JobId:
         state, reason = states.continuation_start(parent.state, job.continue_on)
         job = dataclasses.replace(job, state=state, reason=reason)
     if job.unique_key is not None and job.state in states.ACTIVE_STATES:
-        if not tx.insert_unique(job, now):  # another transaction took the key meanwhile
-            holder = tx.holder_of(job.unique_key)
-            if holder is None:
-                raise RuntimeError(f"unique key {job.unique_key!r} is neither free nor held")
+        holder = _insert_holding(tx, job, job.unique_key, now)
+        if holder is not None:
             return holder
     else:
         tx.insert_jobs([job], now)
     if job.state is JobState.ENQUEUED:
         tx.wake_workers()
     return job.id
+
+
+def _insert_holding(tx: Transaction, job: Job, key: str, now: dt.datetime) -> JobId | None:
+    """Store a job holding `key`; None if stored, else the job that holds it. Another
+    transaction may take the key, or give it up, between our insert and our look."""
+    for _ in range(3):
+        if tx.insert_unique(job, now):
+            return None
+        if (holder := tx.holder_of(key)) is not None:
+            return holder
+    raise InvalidTransition(f"unique key {key!r} changes hands too often; try again")
 
 
 def _create_batch(
@@ -235,94 +239,6 @@ def _rescue(job: Job, elect: Elect) -> Move:
     elected = elect(job, move)
     allowed = elected.to in states.ALLOWED[JobState.PROCESSING]
     return elected if allowed and elected.to is not JobState.PROCESSING else move
-
-
-# --- running jobs -----------------------------------------------------------------------------
-def acquire(
-    tx: Transaction,
-    queues: Sequence[str],
-    now: dt.datetime,
-    *,
-    lease: dt.timedelta,
-    limit: int,
-    server_id: str,
-) -> list[Claim]:
-    """Claim up to `limit` jobs, queues in priority order, oldest first."""
-    token, lease_until, claimed = uuid4(), now + lease, list[Job]()
-    for queue in queues:
-        if len(claimed) >= limit:
-            break
-        claimed += tx.claim(
-            queue,
-            limit=limit - len(claimed),
-            now=now,
-            token=token,
-            lease_until=lease_until,
-            server_id=server_id,
-        )
-    tx.record([claimed_move(job, server_id) for job in claimed], now)
-    return [Claim(job=job, token=token, lease_until=lease_until) for job in claimed]
-
-
-def claimed_move(job: Job, server_id: str) -> Move:
-    """The transition a claim records."""
-    data: dict[str, JSONValue] = {"server_id": server_id, "attempt": job.attempt}
-    return Move(job.id, JobState.PROCESSING, f"claimed by {server_id}", data)
-
-
-def extend(
-    tx: Transaction,
-    tokens: Sequence[tuple[JobId, UUID, Output]],
-    now: dt.datetime,
-    lease: dt.timedelta,
-) -> set[JobId]:
-    lost = set()
-    for job_id, token, output in tokens:
-        if tx.extend(job_id, token, now + lease, output):
-            tx.save_logs([(job_id, line) for line in output.logs])
-        else:
-            lost.add(job_id)
-    return lost
-
-
-def finish(tx: Transaction, results: Sequence[Finish], now: dt.datetime) -> list[bool]:
-    """Record outcomes of claimed jobs; False for a stale token."""
-    recorded = tx.write_finishes(results, now)
-    done = [result for result in results if result.job_id in recorded]
-    tx.save_logs([(r.job_id, line) for r in done for line in r.output.logs])
-    tx.record([Move(r.job_id, r.state, r.reason, finish_data(r)) for r in done], now)
-    if any(r.state is JobState.ENQUEUED for r in done):
-        tx.wake_workers()
-    final = [r for r in done if r.state.is_final]
-    after_final(
-        tx,
-        [Move(r.job_id, r.state, r.reason) for r in final],
-        now,
-        batch_ids={r.batch_id for r in final if r.batch_id is not None},
-    )
-    return [result.job_id in recorded for result in results]
-
-
-def finish_data(result: Finish) -> dict[str, JSONValue] | None:
-    """The history data of an outcome: the error, and when a retry runs."""
-    data: dict[str, JSONValue] = {}
-    if result.error is not None:
-        data.update(exception_type=result.error.type, message=result.error.message)
-    if result.run_at is not None:
-        data["run_at"] = result.run_at.isoformat()
-    if result.queue is not None:
-        data["queue"] = result.queue
-    return data or None
-
-
-def release(
-    tx: Transaction, claims: Sequence[tuple[JobId, UUID]], now: dt.datetime, reason: str
-) -> None:
-    """Hand claimed jobs back to their queue, their attempt not counted."""
-    released = tx.unclaim(claims, now)
-    tx.record([Move(job_id, JobState.ENQUEUED, reason) for job_id in released], now)
-    if released:
-        tx.wake_workers()
 
 
 # --- recurring jobs ---------------------------------------------------------------------------

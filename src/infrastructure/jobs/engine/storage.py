@@ -9,7 +9,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from application.jobs import JobId, JobState
-from infrastructure.jobs.engine import lifecycle
+from infrastructure.jobs.engine import lifecycle, running
 from infrastructure.jobs.engine.model import (
     Claim,
     Elect,
@@ -91,7 +91,7 @@ class TransactionalStore(abc.ABC):
         server_id: str,
     ) -> list[Claim]:
         return await self.transaction(
-            lambda tx: lifecycle.acquire(
+            lambda tx: running.acquire(
                 tx, queues, now, lease=lease, limit=limit, server_id=server_id
             )
         )
@@ -103,15 +103,15 @@ class TransactionalStore(abc.ABC):
         now: dt.datetime,
         lease: dt.timedelta,
     ) -> set[JobId]:
-        return await self.transaction(lambda tx: lifecycle.extend(tx, tokens, now, lease))
+        return await self.transaction(lambda tx: running.extend(tx, tokens, now, lease))
 
     async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
-        return await self.transaction(lambda tx: lifecycle.finish(tx, results, now))
+        return await self.transaction(lambda tx: running.finish(tx, results, now))
 
     async def release(
         self, claims: Sequence[tuple[JobId, UUID]], *, now: dt.datetime, reason: str
     ) -> None:
-        await self.transaction(lambda tx: lifecycle.release(tx, claims, now, reason))
+        await self.transaction(lambda tx: running.release(tx, claims, now, reason))
 
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
         return await self.transaction(lambda tx: lifecycle.enqueue_due(tx, now, limit))
