@@ -23,6 +23,7 @@ from application.jobs import (
     JobFilter,
     JobId,
     JobNotFound,
+    JobPulse,
     JobSort,
     JobState,
     JobSummary,
@@ -358,6 +359,46 @@ class InMemoryJobStore:
             for minute in sorted({minute for minute, _ in counts})
         ]
 
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
+        lengths: dict[str, tuple[int, dt.datetime]] = {}
+        for row in self._rows.values():
+            if row.state is JobState.ENQUEUED:
+                count, oldest = lengths.get(row.job.queue, (0, row.history[-1].at))
+                lengths[row.job.queue] = (count + 1, min(oldest, row.history[-1].at))
+        return lengths
+
+    async def running_by_server(self) -> dict[str, int]:
+        return dict(
+            Counter(
+                r.server_id
+                for r in self._rows.values()
+                if r.state is JobState.PROCESSING and r.server_id
+            )
+        )
+
+    async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
+        return sum(
+            1
+            for r in self._rows.values()
+            if r.state is JobState.ENQUEUED and r.job.queue == queue and r.history[-1].at < before
+        )
+
+    async def list_batches(self, limit: int) -> list[BatchView]:
+        newest = list(reversed(self._batches))[:limit]  # dicts keep the order of creation
+        return [view for batch_id in newest if (view := await self.get_batch(batch_id))]
+
+    async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
+        return {
+            job_id: JobPulse(
+                state=row.state,
+                state_at=row.history[-1].at,
+                progress=row.progress,
+                log_lines=len(row.logs),
+            )
+            for job_id in job_ids
+            if (row := self._rows.get(job_id)) is not None
+        }
+
     # --- recurring jobs ------------------------------------------------------------------
     async def upsert_recurring(self, definition: RecurringJob) -> None:
         stored = self._recurring.get(definition.id)
@@ -557,6 +598,7 @@ def _matches(job: Job, where: JobFilter) -> bool:
         where.created_from is None or job.created_at >= where.created_from,
         where.created_to is None or job.created_at < where.created_to,
         not where.text or where.text in _arguments_json(job),
+        not where.retries or (job.state is JobState.SCHEDULED and job.attempt > 0),
     )
     return all(checks)
 

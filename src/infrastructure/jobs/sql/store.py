@@ -28,6 +28,7 @@ from application.jobs import (
     JobFilter,
     JobId,
     JobNotFound,
+    JobPulse,
     JobSort,
     JobState,
     JobSummary,
@@ -689,6 +690,25 @@ class SQLAlchemyJobStore:
         return await self._run(
             lambda conn: listing.finished_per_minute(conn, self._history, since=since, until=until)
         )
+
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
+        return await self._run(lambda conn: listing.queue_lengths(conn, self._jobs))
+
+    async def running_by_server(self) -> dict[str, int]:
+        return await self._run(lambda conn: listing.running_by_server(conn, self._jobs))
+
+    async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
+        return await self._run(lambda conn: listing.enqueued_ahead(conn, self._jobs, queue, before))
+
+    async def list_batches(self, limit: int) -> list[BatchView]:
+        table = self._batches
+        query = sa.select(table.c.id).order_by(table.c.created_at.desc(), table.c.id).limit(limit)
+        ids = await self._run(lambda conn: list(conn.scalars(query)))
+        return [view for batch_id in ids if (view := await self.get_batch(BatchId(batch_id)))]
+
+    async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
+        ids = list(job_ids)
+        return await self._run(lambda conn: listing.pulses(conn, self._jobs, self._logs, ids))
 
     # --- recurring jobs ------------------------------------------------------------------
     async def upsert_recurring(self, definition: RecurringJob) -> None:
