@@ -47,6 +47,7 @@ REQUIRED: dict[tuple[str, str], Scope | str] = {
     ("GET", "/api/jobs"): Scope.READ,
     ("POST", "/api/jobs"): Scope.WRITE,
     ("GET", "/api/jobs/{job_id}"): Scope.READ,
+    ("GET", "/api/jobs/{job_id}/explanation"): Scope.READ,
     ("DELETE", "/api/jobs/{job_id}"): Scope.WRITE,
     ("POST", "/api/jobs/{job_id}/requeue"): Scope.WRITE,
     ("POST", "/api/jobs/bulk-delete"): Scope.ADMIN,
