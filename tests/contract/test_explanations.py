@@ -71,6 +71,8 @@ async def test_continuation_names_its_parent_and_the_parent_state(
     assert reason.obstacle is Obstacle.AWAITING_PARENT
     assert f"parent job {parent} (Recorder.record), which is scheduled" in reason.text
     assert reason.facts == {"parent_id": str(parent), "parent_state": "scheduled"}
+    continuations = await admin.list_jobs(JobFilter(parent_id=parent))
+    assert [job.id for job in continuations.items] == [child]
 
 
 async def test_batch_continuation_says_how_far_the_batch_is(engine: Engine, admin: EngineJobAdmin):

@@ -48,8 +48,9 @@ class JobFilter:
     """Which jobs a list or a bulk action covers; unset fields match every job.
 
     `text` matches a substring of the job's arguments as stored JSON (case-sensitive).
-    `created_from` is inclusive, `created_to` exclusive. `retries` keeps only scheduled jobs
-    that failed before: failed attempts waiting for their next try.
+    `created_from` is inclusive, `created_to` exclusive. `parent_id` keeps a job's
+    continuations; `retries` keeps only scheduled jobs that failed before: failed attempts
+    waiting for their next try.
     """
 
     states: frozenset[JobState] = frozenset()
@@ -59,6 +60,7 @@ class JobFilter:
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     recurring_id: str | None = None
+    parent_id: JobId | None = None
     retries: bool = False
 
 
@@ -166,7 +168,7 @@ class MinuteCount:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobStats:
-    """Counts by state, and outcomes per minute over the last hour (oldest minute first)."""
+    """Counts by state, and outcomes per minute over a window (oldest minute first)."""
 
     counts: dict[JobState, int]
     per_minute: list[MinuteCount] = field(default_factory=list)
@@ -262,8 +264,8 @@ class JobAdmin(Protocol):
     async def count(self, where: JobFilter) -> int:
         """How many jobs match."""
 
-    async def stats(self) -> JobStats:
-        """Counts by state and outcomes per minute over the last hour."""
+    async def stats(self, window: dt.timedelta = dt.timedelta(hours=1)) -> JobStats:
+        """Counts by state and outcomes per minute over the last `window` (whole minutes)."""
 
     async def list_servers(self) -> list[ServerView]:
         """Live servers, ordered by id, with the number of jobs each is running."""

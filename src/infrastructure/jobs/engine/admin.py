@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 BULK_PAGE = 500
 STATS_WINDOW = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 class EngineJobAdmin:
@@ -182,13 +183,13 @@ class EngineJobAdmin:
     async def count(self, where: JobFilter) -> int:
         return await self._store.count_jobs(where)
 
-    async def stats(self) -> JobStats:
+    async def stats(self, window: dt.timedelta = STATS_WINDOW) -> JobStats:
         until = self._clock.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        since = until - STATS_WINDOW
+        since = until - window
         found = {
             m.minute: m for m in await self._store.finished_per_minute(since=since, until=until)
         }
-        minutes = (since + dt.timedelta(minutes=i) for i in range(60))
+        minutes = (since + dt.timedelta(minutes=i) for i in range(int(window / MINUTE)))
         per_minute = [
             found.get(minute) or MinuteCount(minute=minute, succeeded=0, failed=0)
             for minute in minutes

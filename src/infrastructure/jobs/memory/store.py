@@ -595,6 +595,7 @@ def _matches(job: Job, where: JobFilter) -> bool:
         where.queue is None or job.queue == where.queue,
         where.handler is None or job.handler == where.handler,
         where.recurring_id is None or job.recurring_id == where.recurring_id,
+        where.parent_id is None or job.parent_id == where.parent_id,
         where.created_from is None or job.created_at >= where.created_from,
         where.created_to is None or job.created_at < where.created_to,
         not where.text or where.text in _arguments_json(job),

@@ -158,7 +158,12 @@ def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
     conditions: list[sa.ColumnElement[Any]] = []
     if where.states:
         conditions.append(c.state.in_(sorted(where.states)))
-    equal = {"queue": where.queue, "handler": where.handler, "recurring_id": where.recurring_id}
+    equal: dict[str, object] = {
+        "queue": where.queue,
+        "handler": where.handler,
+        "recurring_id": where.recurring_id,
+        "parent_id": where.parent_id,
+    }
     conditions += [c[name] == value for name, value in equal.items() if value is not None]
     if where.text:
         conditions.append(_HasText(c.payload, like_pattern(where.text), where.text))
