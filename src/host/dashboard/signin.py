@@ -61,4 +61,5 @@ async def logout(site: Site, viewer: Reader) -> RedirectResponse:
 def _target(site: Dashboard, wanted: str) -> str:
     """Where to go after signing in: a dashboard page, never another site."""
     inside = wanted == site.base or wanted.startswith(site.base + "/")
-    return wanted if inside and "\\" not in wanted and "//" not in wanted else site.base
+    odd = any(part in wanted for part in ("\\", "//", ".."))
+    return wanted if inside and not odd else site.base
