@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import TypeAdapter, ValidationError
 
 from application.jobs import (
     BulkAction,
@@ -20,6 +21,7 @@ from application.jobs import (
     JobNotFound,
     RecurringJobNotFound,
 )
+from host.api.inputs import Name
 from host.dashboard import filters
 from host.dashboard.security import DashboardError
 from host.dashboard.sessions import Viewer
@@ -27,6 +29,7 @@ from host.dashboard.site import Administrator, Dashboard, Site, Writer
 from host.settings import Scope
 
 T = TypeVar("T")
+RECURRING_ID: TypeAdapter[str] = TypeAdapter(Name)
 MAX_SELECTION = 500
 SEE_OTHER = 303
 
@@ -108,25 +111,25 @@ def _confirm(
 @router.post("/recurring/{recurring_id}/trigger")
 async def trigger(site: Site, viewer: Writer, recurring_id: str) -> RedirectResponse:
     jobs = site.container.jobs()
-    job_id = await _recurring(jobs.trigger_recurring(recurring_id))
+    job_id = await _recurring(jobs.trigger_recurring(_recurring_id(recurring_id)))
     return _back(site, f"/job/{job_id}")
 
 
 @router.post("/recurring/{recurring_id}/pause")
 async def pause(site: Site, viewer: Writer, recurring_id: str) -> RedirectResponse:
-    await _recurring(site.container.jobs().pause_recurring(recurring_id))
+    await _recurring(site.container.jobs().pause_recurring(_recurring_id(recurring_id)))
     return _back(site, "/recurring")
 
 
 @router.post("/recurring/{recurring_id}/resume")
 async def resume(site: Site, viewer: Writer, recurring_id: str) -> RedirectResponse:
-    await _recurring(site.container.jobs().resume_recurring(recurring_id))
+    await _recurring(site.container.jobs().resume_recurring(_recurring_id(recurring_id)))
     return _back(site, "/recurring")
 
 
 @router.post("/recurring/{recurring_id}/remove")
 async def remove(site: Site, viewer: Administrator, recurring_id: str) -> RedirectResponse:
-    if not await site.container.jobs().remove_recurring(recurring_id):
+    if not await site.container.jobs().remove_recurring(_recurring_id(recurring_id)):
         raise DashboardError(404, "No recurring job has this id.")
     return _back(site, "/recurring")
 
@@ -143,6 +146,14 @@ async def _act(site: Dashboard, action: BulkAction, job_id: JobId, *, strict: bo
             raise DashboardError(409, str(exc)) from None
         return False
     return True
+
+
+def _recurring_id(text: str) -> str:
+    """A recurring id the store can look up (no NUL, no lone surrogates, not too long)."""
+    try:
+        return RECURRING_ID.validate_python(text)
+    except ValidationError:
+        raise DashboardError(404, "No recurring job has this id.") from None
 
 
 async def _recurring(call: Awaitable[T]) -> T:
