@@ -28,6 +28,9 @@ class Probe:
         self.context.logger.error("about to fail: %s", text)
         raise ValueError(text)
 
+    async def retry(self, text: str) -> None:
+        raise RuntimeError(text)
+
     async def wait(self, gate: str) -> str:
         self.context.logger.info("waiting at gate %s", gate)
         self.context.report_progress(10)
@@ -44,4 +47,5 @@ def registry() -> HandlerRegistry:
     found.register(Probe.say, retry=RetryPolicy.none())
     found.register(Probe.fail, retry=RetryPolicy.none())
     found.register(Probe.wait, retry=RetryPolicy.none())
+    found.register(Probe.retry, retry=RetryPolicy(attempts=3, delays=(600,)))
     return found

@@ -161,8 +161,10 @@ def instant(at: dt.datetime) -> str:
 
 
 def relative(delta: dt.timedelta) -> str:
-    """`in 3 min 20 s` or `5 s ago`, two units at most."""
+    """`in 3 min 20 s`, `5 s ago` or `now`, two units at most."""
     seconds = round(delta.total_seconds())
+    if seconds == 0:
+        return "now"
     words = _duration(abs(seconds))
     return f"in {words}" if seconds >= 0 else f"{words} ago"
 
