@@ -193,3 +193,17 @@ async def test_pulses_change_with_state_progress_and_log_lines(
 
     assert list(before) == [job_id] and before[job_id].state is S.ENQUEUED
     assert (after.state, after.progress, after.log_lines) == (S.SUCCEEDED, 100, 1)
+
+
+async def test_each_failed_attempt_keeps_its_traceback_in_the_history(engine: Engine):
+    retry = RetryPolicy(attempts=2, delays=(0,))
+    job_id = await engine.jobs.options(retry=retry).enqueue(Recorder.fail, "twice")
+
+    await engine.drain()
+
+    view = await engine.jobs.get(job_id)
+    failures = [t.data for t in view.history if "exception_type" in t.data]
+    assert [t.state for t in view.history if "exception_type" in t.data] == [S.SCHEDULED, S.FAILED]
+    for data in failures:
+        assert "RuntimeError: twice" in str(data["traceback"])
+        assert "Traceback (most recent call last)" in str(data["traceback"])

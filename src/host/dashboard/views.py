@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cron_descriptor import FormatException, get_description
 
@@ -67,8 +67,8 @@ class Failure:
 
 
 def failures(job: JobView) -> list[Failure]:
-    """Every failed attempt, oldest first: the history records each one's exception; the job
-    keeps the traceback of the last one."""
+    """Every failed attempt, oldest first, from the history (which records each one's
+    exception and traceback; rows written before it kept tracebacks have the job's last)."""
     found = []
     attempt = 0
     for transition in job.history:
@@ -82,18 +82,11 @@ def failures(job: JobView) -> list[Failure]:
                     attempt=attempt,
                     exception=str(data["exception_type"]),
                     message=str(data.get("message", "")),
-                    traceback="",
+                    traceback=str(data.get("traceback", "")),
                 )
             )
-    if job.error is not None and found:
-        last = found[-1]
-        found[-1] = Failure(
-            at=last.at,
-            attempt=last.attempt,
-            exception=last.exception,
-            message=last.message,
-            traceback=job.error.traceback,
-        )
+    if job.error is not None and found and not found[-1].traceback:
+        found[-1] = replace(found[-1], traceback=job.error.traceback)
     return found
 
 

@@ -205,7 +205,9 @@ class InMemoryJobStore:
             row.result, row.progress = result.result, 100.0
         data: dict[str, JSONValue] = {}
         if result.error is not None:
-            data = {"exception_type": result.error.type, "message": result.error.message}
+            error = result.error
+            data = {"exception_type": error.type, "message": error.message}
+            data["traceback"] = error.traceback
         if result.run_at is not None:
             data["run_at"] = result.run_at.isoformat()
         row.job = dataclasses.replace(row.job, run_at=result.run_at)

@@ -1037,7 +1037,8 @@ def _progress(output: Output) -> dict[str, Any]:
 def _data(result: Finish) -> dict[str, JSONValue] | None:
     data: dict[str, JSONValue] = {}
     if result.error is not None:
-        data.update(exception_type=result.error.type, message=result.error.message)
+        error = result.error
+        data.update(exception_type=error.type, message=error.message, traceback=error.traceback)
     if result.run_at is not None:
         data["run_at"] = result.run_at.isoformat()
     return data or None
