@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import statistics
 import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src")]
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -42,11 +43,17 @@ from host.settings import (  # noqa: E402
 )
 from infrastructure.jobs.sql import migrate  # noqa: E402
 from infrastructure.jobs.sql.engine import create_engine  # noqa: E402
-from tests.api.conftest import sha256  # noqa: E402
 
-SERVER = os.environ.get("BENCH_DASHBOARD_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SERVER = os.environ.get(
+    "BENCH_DASHBOARD_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 KEY = f"bench-{uuid.uuid4().hex}"
 DAYS = 7
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -77,7 +84,7 @@ class database:
 
 
 def settings(url: str) -> Settings:
-    key = ApiKey(name="bench", sha256=sha256(KEY), scope=Scope.ADMIN)
+    key = ApiKey(name="bench", sha256=hashlib.sha256(KEY.encode()).hexdigest(), scope=Scope.ADMIN)
     return Settings(
         db=DatabaseSettings(url=url),
         jobs=JobsSettings(sample_every_minute=False),
@@ -94,7 +101,10 @@ async def run(url: str, finished: int, pending: int, requests: int) -> None:
         template = await jobs.enqueue(HeartbeatJobs.beat)
         started = time.perf_counter()
         await asyncio.to_thread(fill, engine, template, finished, pending)
-        print(f"filled {finished:,} finished and {pending:,} pending jobs in {time.perf_counter() - started:.0f} s")
+        out(
+            f"filled {finished:,} finished and {pending:,} pending jobs "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
         await measure_pages(app, engine, requests, finished)
         await measure_feed(app, engine)
     engine.dispose()
@@ -106,7 +116,8 @@ def fill(engine: sa.Engine, template: uuid.UUID, finished: int, pending: int) ->
     copy = """
         INSERT INTO jobs
         SELECT gen_random_uuid(), handler, queue, :state, payload,
-               now() - make_interval(secs => g * :spread), now() - make_interval(secs => g * :spread),
+               now() - make_interval(secs => g * :spread),
+               now() - make_interval(secs => g * :spread),
                run_at, attempt, retry, timeout_seconds, NULL, NULL, parent_id, continue_on,
                batch_id, recurring_id, NULL, NULL, NULL, :progress, result, error_type,
                error_message, error_traceback, trace_context
@@ -115,14 +126,33 @@ def fill(engine: sa.Engine, template: uuid.UUID, finished: int, pending: int) ->
     history = """
         INSERT INTO job_history (job_id, state, at, reason)
         SELECT j.id, s.state, j.state_at - make_interval(secs => s.back), s.state
-        FROM jobs AS j, (VALUES ('enqueued', 2), ('processing', 1), ('succeeded', 0)) AS s(state, back)
+        FROM jobs AS j,
+             (VALUES ('enqueued', 2), ('processing', 1), ('succeeded', 0)) AS s(state, back)
         WHERE j.state = 'succeeded'
     """
     with engine.begin() as conn:
         spread = DAYS * 86400 / max(finished, 1)
-        conn.execute(sa.text(copy), {"state": "succeeded", "n": finished, "spread": spread, "progress": 100, "template": template})
+        conn.execute(
+            sa.text(copy),
+            {
+                "state": "succeeded",
+                "n": finished,
+                "spread": spread,
+                "progress": 100,
+                "template": template,
+            },
+        )
         conn.execute(sa.text(history))
-        conn.execute(sa.text(copy), {"state": "enqueued", "n": pending, "spread": 0.01, "progress": 0, "template": template})
+        conn.execute(
+            sa.text(copy),
+            {
+                "state": "enqueued",
+                "n": pending,
+                "spread": 0.01,
+                "progress": 0,
+                "template": template,
+            },
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))
 
@@ -133,8 +163,18 @@ async def measure_pages(app: object, engine: sa.Engine, requests: int, finished:
         signed = await client.post("/jobs/login", data={"api_key": KEY})
         assert signed.status_code == 303, signed.text
         with engine.connect() as conn:
-            done = conn.scalar(sa.text("SELECT id FROM jobs WHERE state = 'succeeded' ORDER BY state_at DESC OFFSET :middle LIMIT 1"), {"middle": finished // 2})
-            waiting = conn.scalar(sa.text("SELECT id FROM jobs WHERE state = 'enqueued' ORDER BY state_at DESC LIMIT 1"))
+            done = conn.scalar(
+                sa.text(
+                    "SELECT id FROM jobs WHERE state = 'succeeded' "
+                    "ORDER BY state_at DESC OFFSET :middle LIMIT 1"
+                ),
+                {"middle": finished // 2},
+            )
+            waiting = conn.scalar(
+                sa.text(
+                    "SELECT id FROM jobs WHERE state = 'enqueued' ORDER BY state_at DESC LIMIT 1"
+                )
+            )
         pages = {
             "overview": "/jobs",
             "jobs list (succeeded, page 1)": "/jobs/list?state=succeeded",
@@ -143,21 +183,27 @@ async def measure_pages(app: object, engine: sa.Engine, requests: int, finished:
             "job detail (enqueued)": f"/jobs/job/{waiting}",
             "explanation (enqueued, JSON)": f"/api/jobs/{waiting}/explanation",
         }
-        print(f"\n{'page':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   (n={requests}, target p95 <= 150)")
+        out(
+            f"\n{'page':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"
+            f"   (n={requests}, target p95 <= 150)"
+        )
         for name, path in pages.items():
             headers = {"X-API-Key": KEY} if path.startswith("/api") else {}
-            times = await timed(lambda: client.get(path, headers=headers), requests)
+            times = await timed(client, path, headers, requests)
             p50, p95 = statistics.median(times), statistics.quantiles(times, n=20)[18]
-            print(f"{name:34} {p50:8.1f} {p95:8.1f} {max(times):8.1f}")
+            out(f"{name:34} {p50:8.1f} {p95:8.1f} {max(times):8.1f}")
 
 
-async def timed(call: Callable[[], Awaitable[httpx.Response]], count: int) -> list[float]:
-    response = await call()  # warm-up
+async def timed(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], count: int
+) -> list[float]:
+    """Milliseconds per request, `count` requests after a warm-up one."""
+    response = await client.get(path, headers=headers)
     assert response.status_code == 200, (response.status_code, response.text[:300])
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        response = await call()
+        response = await client.get(path, headers=headers)
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     return times
@@ -169,14 +215,18 @@ async def measure_feed(app: object, engine: sa.Engine) -> None:
     dashboard = app.state.dashboard  # type: ignore[attr-defined]
     feed = dashboard.feed
     with engine.connect() as conn:
-        ids = [str(i) for i in conn.scalars(sa.text("SELECT id FROM jobs WHERE state = 'enqueued' LIMIT 25"))]
-    print(f"\n{'open pages':>10} {'rounds':>7} {'SELECTs per round':>18}")
+        ids = [
+            str(i)
+            for i in conn.scalars(sa.text("SELECT id FROM jobs WHERE state = 'enqueued' LIMIT 25"))
+        ]
+    out(f"\n{'open pages':>10} {'rounds':>7} {'SELECTs per round':>18}")
     for pages in (1, 50):
-        watched = [None] + [uuid.UUID(i) for i in ids][: (pages - 1) // 2 + (pages > 1)]
+        jobs = [uuid.UUID(i) for i in ids][: (pages - 1) // 2 + (pages > 1)]
+        watched: list[uuid.UUID | None] = [None, *jobs]
         targets = [watched[i % len(watched)] for i in range(pages)]
         async with streams(dashboard, targets):
             rounds, statements = await count_rounds(feed, app.state.container.db_engine(), 10)  # type: ignore[attr-defined]
-        print(f"{pages:>10} {rounds:>7} {statements / rounds:>18.1f}")
+        out(f"{pages:>10} {rounds:>7} {statements / rounds:>18.1f}")
 
 
 @asynccontextmanager
@@ -184,7 +234,11 @@ async def streams(dashboard: object, targets: list[uuid.UUID | None]) -> AsyncIt
     from host.dashboard import pages
 
     async def consume(job_id: uuid.UUID | None) -> None:
-        render = (lambda s: pages._job_events(dashboard, job_id, s)) if job_id else (lambda s: pages._overview(dashboard, s))  # type: ignore[arg-type]
+        render = (
+            (lambda s: pages._job_events(dashboard, job_id, s))
+            if job_id
+            else (lambda s: pages._overview(dashboard, s))
+        )  # type: ignore[arg-type]
         async for _ in dashboard.feed.stream(job_id, render):  # type: ignore[attr-defined]
             pass
 
@@ -209,11 +263,12 @@ async def count_rounds(feed: object, engine: sa.Engine, rounds: int) -> tuple[in
                 seen += 1
 
     warm = feed.reads  # type: ignore[attr-defined]
-    while feed.reads - warm < 3:  # type: ignore[attr-defined]  # first reads of each job's detail
+    # The first rounds read each watched job in full; count the rounds after them.
+    while feed.reads - warm < 3:  # type: ignore[attr-defined]  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sa.event.listen(engine, "before_cursor_execute", count)
     start = feed.reads  # type: ignore[attr-defined]
-    while feed.reads - start < rounds:  # type: ignore[attr-defined]
+    while feed.reads - start < rounds:  # type: ignore[attr-defined]  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sa.event.remove(engine, "before_cursor_execute", count)
     return feed.reads - start, seen  # type: ignore[attr-defined]

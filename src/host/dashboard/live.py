@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -68,6 +69,9 @@ class LiveFeed:
         self._version = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._stats: tuple[float, JobStats] | None = None
+        self._stats_lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
         self.reads = 0
         """Shared reads done so far (for the benchmark: they do not grow with open pages)."""
 
@@ -83,6 +87,27 @@ class LiveFeed:
                     if sent.get(name) != html:
                         sent[name] = html
                         yield event(name, html)
+
+    async def stats(self) -> JobStats:
+        """Counts and outcomes of the last hour. Counting a large store by state is the
+        dashboard's dearest read, so pages get the last counts at once and at most one read
+        per interval refreshes them in the background (only the very first read is waited
+        for)."""
+        if self._stats is None:
+            async with self._stats_lock:
+                if self._stats is None:
+                    self._stats = (time.monotonic(), await self._admin.stats())
+        read_at, stats = self._stats
+        stale = time.monotonic() - read_at >= self._interval
+        if stale and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_stats())
+        return stats
+
+    async def _refresh_stats(self) -> None:
+        try:
+            self._stats = (time.monotonic(), await self._admin.stats())
+        except Exception:
+            logger.warning("stats read failed", exc_info=True, extra={"action": "live_failed"})
 
     @asynccontextmanager
     async def _watching(self, job_id: JobId | None) -> AsyncIterator[None]:
@@ -125,7 +150,7 @@ class LiveFeed:
             return snapshot
         return Snapshot(
             at=snapshot.at,
-            stats=await self._admin.stats(),
+            stats=await self.stats(),
             queues=await self._admin.queues(),
             servers=await self._admin.list_servers(),
             jobs=snapshot.jobs,

@@ -3,6 +3,7 @@ servers, retries; and the event stream that keeps the overview and a job's page 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable
 from uuid import UUID
@@ -11,6 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from application.jobs import (
+    BatchId,
+    BatchView,
     InvalidQuery,
     JobFilter,
     JobId,
@@ -39,7 +42,7 @@ async def overview(
 ) -> HTMLResponse:
     admin = site.container.admin()
     day = range == "day"
-    stats = await admin.stats(DAY) if day else await admin.stats()
+    stats = await admin.stats(DAY) if day else await site.feed.stats()
     snapshot = Snapshot(
         at=site.container.clock().now(),
         stats=stats,
@@ -81,14 +84,18 @@ async def jobs_list(request: Request, site: Site, viewer: Reader) -> HTMLRespons
 async def job_detail(request: Request, site: Site, viewer: Reader, job_id: str) -> HTMLResponse:
     job = await _job(site, job_id)
     admin = site.container.admin()
-    continuations = await admin.list_jobs(JobFilter(parent_id=job.id), limit=PAGE_SIZE)
-    batch = await site.container.jobs().get_batch(job.batch_id) if job.batch_id else None
+    # Independent reads, each on a connection of its own: they overlap.
+    explanation, continuations, batch = await asyncio.gather(
+        admin.explain(job.id),
+        admin.list_jobs(JobFilter(parent_id=job.id), limit=PAGE_SIZE),
+        _batch(site, job.batch_id),
+    )
     return site.page(
         request,
         "job.html",
         viewer,
         job=job,
-        explanation=await admin.explain(job.id),
+        explanation=explanation,
         continuations=continuations.items,
         batch=batch,
         steps=views.timeline(job, site.container.clock().now()),
@@ -176,6 +183,10 @@ async def _job(site: Dashboard, job_id: str) -> JobView:
         return await site.container.jobs().get(JobId(UUID(job_id)))
     except (ValueError, JobNotFound):
         raise DashboardError(404, "No job has this id.") from None
+
+
+async def _batch(site: Dashboard, batch_id: BatchId | None) -> BatchView | None:
+    return None if batch_id is None else await site.container.jobs().get_batch(batch_id)
 
 
 async def _last_state(site: Dashboard, item: RecurringView) -> JobState | None:
