@@ -8,12 +8,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
-from host.settings import Scope
-from tests.api.conftest import KEYS
+from host.settings import DashboardSettings, Scope
+from tests.api.conftest import (
+    KEYS,
+    LOOPBACK,
+    REMOTE,
+    auth_settings,
+    client_of,
+    running,
+    settings_for,
+)
 from tests.api.test_auth import routes_of
 from tests.dashboard.conftest import enqueue, unique
 from tests.dashboard.server import BASE, LiveServer, csrf_of
@@ -263,3 +272,33 @@ def _key(scope: Scope) -> str:
     from tests.api.conftest import KEYS
 
     return KEYS[scope]
+
+
+@pytest.mark.parametrize(
+    ("anonymous_localhost", "client", "status"),
+    [(False, LOOPBACK, 303), (True, LOOPBACK, 200), (True, REMOTE, 303)],
+)
+async def test_development_mode_admits_only_this_machine(
+    tmp_path: Path, anonymous_localhost: bool, client: tuple[str, int], status: int
+) -> None:
+    auth = auth_settings(allow_anonymous_localhost=anonymous_localhost)
+    async with running(settings_for(None, tmp_path, auth), roles=frozenset()) as app:
+        async with client_of(app, None, client) as visitor:
+            response = await visitor.get(BASE)
+
+    assert response.status_code == status
+
+
+async def test_identity_headers_count_only_from_the_proxy_addresses(tmp_path: Path) -> None:
+    settings = settings_for(None, tmp_path).model_copy(
+        update={"dashboard": DashboardSettings(proxy_ips=[LOOPBACK[0]])}
+    )
+    headers = {"X-Forwarded-User": "mallory", "X-Forwarded-Groups": "jobs:admin"}
+    async with running(settings, roles=frozenset()) as app:
+        async with client_of(app, None, REMOTE) as stranger:
+            spoofed = await stranger.get(BASE, headers=headers)
+        async with client_of(app, None, LOOPBACK) as proxy:
+            proxied = await proxy.get(BASE, headers=headers)
+
+    assert spoofed.status_code == 303
+    assert proxied.status_code == 200 and "mallory (admin)" in proxied.text
