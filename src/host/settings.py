@@ -108,6 +108,12 @@ class DashboardSettings(BaseModel):
         description="Interval of the one shared read that feeds every open page's live "
         "updates (server-sent events), however many pages are open.",
     )
+    counts_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long the counts by state (and the last hour's graph) are reused; "
+        "counting a large store is the dashboard's dearest read, refreshed in the background.",
+    )
     proxy_ips: list[str] = Field(
         default_factory=list,
         description="Addresses of an authenticating reverse proxy (oauth2-proxy style) whose "

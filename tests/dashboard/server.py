@@ -71,7 +71,7 @@ def live_settings(tmp_path: Path) -> Settings:
             "jobs": jobs,
             "http": HttpSettings(max_body_bytes=64 * 1024),
             "auth": auth_settings(),
-            "dashboard": DashboardSettings(live_seconds=0.2, proxy_ips=[PROXY]),
+            "dashboard": DashboardSettings(live_seconds=0.2, counts_seconds=0.2, proxy_ips=[PROXY]),
         }
     )
 

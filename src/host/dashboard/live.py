@@ -56,11 +56,20 @@ Render = Callable[[Snapshot], Iterable[tuple[str, str]]]
 
 
 class LiveFeed:
-    def __init__(self, admin: JobAdmin, jobs: JobService, clock: Clock, interval: float) -> None:
+    def __init__(
+        self,
+        admin: JobAdmin,
+        jobs: JobService,
+        clock: Clock,
+        *,
+        interval: float,
+        counts_interval: float,
+    ) -> None:
         self._admin = admin
         self._jobs = jobs
         self._clock = clock
         self._interval = interval
+        self._counts_interval = counts_interval
         self._overviews = 0
         self._watched: Counter[JobId] = Counter()
         self._pulses: dict[JobId, JobPulse] = {}
@@ -91,14 +100,14 @@ class LiveFeed:
     async def stats(self) -> JobStats:
         """Counts and outcomes of the last hour. Counting a large store by state is the
         dashboard's dearest read, so pages get the last counts at once and at most one read
-        per interval refreshes them in the background (only the very first read is waited
-        for)."""
+        per `counts_interval` refreshes them in the background (only the very first read is
+        waited for)."""
         if self._stats is None:
             async with self._stats_lock:
                 if self._stats is None:
                     self._stats = (time.monotonic(), await self._admin.stats())
         read_at, stats = self._stats
-        stale = time.monotonic() - read_at >= self._interval
+        stale = time.monotonic() - read_at >= self._counts_interval
         if stale and (self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.create_task(self._refresh_stats())
         return stats

@@ -52,7 +52,11 @@ class Dashboard:
         self.templates = environment()
         self.container = container
         self.feed = LiveFeed(
-            container.admin(), container.jobs(), container.clock(), self.settings.live_seconds
+            container.admin(),
+            container.jobs(),
+            container.clock(),
+            interval=self.settings.live_seconds,
+            counts_interval=self.settings.counts_seconds,
         )
 
     def page(
