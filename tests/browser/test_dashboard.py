@@ -4,16 +4,24 @@ jobs, live updates without reloading, why a job is not running, and what a reade
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from host.settings import Scope
+from infrastructure.jobs.clock import SystemClock
+from infrastructure.jobs.engine.client import EngineJobService
+from infrastructure.jobs.sql.engine import create_engine
+from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.browser.conftest import LIVE_WAIT_MS, Visit
 from tests.dashboard.conftest import enqueue, job, unique, wait_for_state
-from tests.dashboard.handlers import GATES
+from tests.dashboard.handlers import GATES, Probe, registry
 from tests.dashboard.server import BASE
 
 PAGES = {
@@ -31,12 +39,15 @@ def test_every_page_renders_without_console_errors(visit: Visit, screenshots: Pa
     # Given a signed-in admin, and jobs of each kind
     failed = enqueue(visit.live, "Probe.fail", "<b>bold</b> failure")
     enqueue(visit.live, "Probe.say", "hello")
+    retrying = enqueue(visit.live, "Probe.retry", "a retry")
+    in_a_thread(enqueue_batch, visit.live.settings.db.url)
     enqueue(visit.live, "HeartbeatJobs.beat", delay_seconds=600)
     with visit.live.admin_api() as api:
         api.put(
             "/api/recurring/nightly", json={"cron": "0 3 * * *", "handler": "HeartbeatJobs.beat"}
         )
     wait_for_state(visit.live, failed, "failed")
+    wait_for_state(visit.live, retrying, "scheduled")
     visit.sign_in_with_the_form(Scope.ADMIN)
 
     # When each page is visited
@@ -49,6 +60,26 @@ def test_every_page_renders_without_console_errors(visit: Visit, screenshots: Pa
 
     # Then none logged an error (a CSP violation, a failed script, a bad swap)
     assert visit.errors == []
+
+
+def in_a_thread(work: Callable[[str], Coroutine[Any, Any, None]], url: str) -> None:
+    """Run `work` on a loop of its own (Playwright's sync API holds this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(work(url))).result()
+
+
+async def enqueue_batch(url: str) -> None:
+    """A batch of two jobs and its continuation, written as another process would (the
+    REST API creates no batches)."""
+    engine = create_engine(url)
+    store = SQLAlchemyJobStore(engine)
+    jobs = EngineJobService(store, registry(), SystemClock())
+    async with jobs.batch() as batch:
+        await batch.enqueue(Probe.say, "first of two")
+        await batch.enqueue(Probe.say, "second of two")
+        batch.then(Probe.say, "both done")
+    await store.close()
+    engine.dispose()
 
 
 def test_overview_picture_for_the_readme(visit: Visit, screenshots: Path) -> None:

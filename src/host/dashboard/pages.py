@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterable
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from application.jobs import (
@@ -38,10 +39,10 @@ router = APIRouter()
 
 @router.get("")
 async def overview(
-    request: Request, site: Site, viewer: Reader, range: str = "hour"
+    request: Request, site: Site, viewer: Reader, period: Annotated[str, Query(alias="range")] = ""
 ) -> HTMLResponse:
     admin = site.container.admin()
-    day = range == "day"
+    day = period == "day"
     stats = await admin.stats(DAY) if day else await site.feed.stats()
     snapshot = Snapshot(
         at=site.container.clock().now(),
