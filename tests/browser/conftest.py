@@ -35,8 +35,10 @@ LIVE_WAIT_MS = 3000
 __all__ = ["live"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-wide: Playwright's sync API runs an event loop in this thread while it is open,
+    which the asyncio tests that follow must not find."""
     if not CHROMIUM.exists():
         reason = f"no Chromium at {CHROMIUM} (bash .ci/system-packages.sh installs it)"
         if IN_CI:
