@@ -101,7 +101,7 @@ def test_many_open_pages_cost_no_more_reads_than_one(live: LiveServer) -> None:
     pulses = [s for s in statements if s.startswith("SELECT") and "job_logs" in s]
     counts = [s for s in statements if s.startswith("SELECT") and "GROUP BY jobs.state" in s]
     assert rounds - 1 <= len(pulses) <= rounds + 1
-    assert rounds - 1 <= len(counts) <= rounds + 1
+    assert len(counts) <= rounds + 1  # refreshed in the background, at most once a round
 
 
 def wait_for_rounds(feed: LiveFeed, count: int) -> int:
