@@ -38,7 +38,7 @@ run: install ## start the service (API, embedded worker and scheduler) on http:/
 worker: install ## run a worker process only
 	$(BIN)/jobs-service worker
 
-system-packages: ## unixODBC and the MariaDB ODBC driver for the pyodbc tests (apt-get, if missing)
+system-packages: ## unixODBC, the MariaDB ODBC driver and Chromium for the tests (apt-get, if missing)
 	@bash .ci/system-packages.sh
 
 test: install system-packages ## run the test suite

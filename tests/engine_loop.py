@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from host.container import Container
+import sqlalchemy as sa
+
 from infrastructure.jobs.backend import EngineBackend
+from infrastructure.jobs.sql.backend import SqlBackend
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.worker import Worker
 
@@ -25,3 +28,10 @@ def engine_of(container: Container) -> EngineBackend:
     backend = container.backend()
     assert isinstance(backend, EngineBackend)
     return backend
+
+
+def database_of(container: Container) -> sa.Engine:
+    """The SQLAlchemy engine of the container's SQL backend."""
+    backend = container.backend()
+    assert isinstance(backend, SqlBackend)
+    return backend.database

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, status
 
-from host import api, metrics
+from host import api, dashboard, metrics
 from host.container import Container, create_container
 from host.request_context import RequestContextMiddleware
 from host.runtime import JobRuntime
@@ -69,6 +69,7 @@ def create_app(
         return {"status": "ready"}
 
     api.install(app, settings)
+    dashboard.install(app, settings, container)
     app.include_router(metrics.router(settings))
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -93,7 +93,7 @@ class Authenticator:
             return self._check_key(api_key)
         if bearer is not None:
             return await self._check_token(bearer)
-        if self._settings.allow_anonymous_localhost and _is_loopback(request):
+        if self._settings.allow_anonymous_localhost and is_loopback(request):
             return Principal(name="anonymous-localhost", scope=Scope.ADMIN, method="anonymous")
         raise Unauthenticated("credentials are required", challenge=self._challenge)
 
@@ -163,7 +163,7 @@ def _scopes_in(claim: object, settings: AuthSettings) -> list[Scope]:
     return [scope for scope in Scope if scope.value in names]
 
 
-def _is_loopback(request: Request) -> bool:
+def is_loopback(request: Request) -> bool:
     if request.client is None:
         return False
     try:

@@ -88,6 +88,49 @@ class MetricsSettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve the dashboard (it always needs sign-in).")
+    path: str = Field(
+        "/jobs", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$", description="Where it is served."
+    )
+    title: str = Field("Jobs", min_length=1, description="Title shown on every page.")
+    secret_key: str | None = Field(
+        None,
+        min_length=32,
+        description="Key that signs session cookies and CSRF tokens (32+ characters, the same "
+        "on every replica); unset: a random key per process, so sessions end at a restart.",
+    )
+    session_minutes: float = Field(
+        480.0, gt=0, description="How long a sign-in with an API key lasts."
+    )
+    live_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Interval of the one shared read that feeds every open page's live "
+        "updates (server-sent events), however many pages are open.",
+    )
+    counts_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long the counts by state (and the last hour's graph) are reused; "
+        "counting a large store is the dashboard's dearest read, refreshed in the background.",
+    )
+    proxy_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses of an authenticating reverse proxy (oauth2-proxy style) whose "
+        "identity headers are trusted, as this service sees the client; empty: none.",
+    )
+    proxy_user_header: str = Field(
+        "X-Forwarded-User", description="Header naming the user the proxy authenticated."
+    )
+    proxy_groups_header: str = Field(
+        "X-Forwarded-Groups",
+        description="Header listing the user's groups (comma-separated); `jobs:read`, "
+        "`jobs:write` and `jobs:admin` (with `proxy_group_prefix`) give the scope.",
+    )
+    proxy_group_prefix: str = Field("jobs:", description="Prefix of the scope groups.")
+
+
 class TracingSettings(BaseModel):
     exporter: Literal["none", "otlp", "console"] = Field(
         "none",
@@ -233,6 +276,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @property

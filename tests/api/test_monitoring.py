@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import httpx
@@ -79,3 +80,19 @@ async def test_stats_count_jobs_by_state_and_outcomes_per_minute(
     assert len(minutes) == 60 and minutes == sorted(minutes, key=lambda m: m["minute"])
     assert sum(m["succeeded"] for m in minutes) == 1
     assert sum(m["failed"] for m in minutes) == 1
+
+
+async def test_explanation_of_a_job_says_why_it_is_not_running(client: httpx.AsyncClient) -> None:
+    created = await enqueue(client, "HeartbeatJobs.beat", delay_seconds=3600, queue="nobody")
+
+    response = await client.get(f"/api/jobs/{created['id']}/explanation")
+
+    assert response.status_code == 200
+    explanation = response.json()
+    assert explanation["job_id"] == created["id"] and explanation["state"] == "scheduled"
+    [reason] = explanation["reasons"]
+    assert reason["obstacle"] == "scheduled"
+    assert re.search(r"\(in (1 h|59 min \d+ s)\)\.$", reason["text"])
+    assert 3590 <= reason["facts"]["seconds"] <= 3600
+    missing = await client.get(f"/api/jobs/{uuid.uuid4()}/explanation")
+    assert assert_problem(missing, 404)["type"].endswith("job-not-found")

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from application.jobs.values import Cron, JobId, JobState, JSONValue, RecurringView
+from application.jobs.values import (
+    BatchView,
+    Cron,
+    JobId,
+    JobState,
+    JSONValue,
+    RecurringView,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +48,9 @@ class JobFilter:
     """Which jobs a list or a bulk action covers; unset fields match every job.
 
     `text` matches a substring of the job's arguments as stored JSON (case-sensitive).
-    `created_from` is inclusive, `created_to` exclusive.
+    `created_from` is inclusive, `created_to` exclusive. `parent_id` keeps a job's
+    continuations; `retries` keeps only scheduled jobs that failed before: failed attempts
+    waiting for their next try.
     """
 
     states: frozenset[JobState] = frozenset()
@@ -51,6 +60,8 @@ class JobFilter:
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     recurring_id: str | None = None
+    parent_id: JobId | None = None
+    retries: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +98,63 @@ class ServerView:
     concurrency: int
     started_at: dt.datetime
     heartbeat_at: dt.datetime
+    running: int = 0
+    """Jobs it is processing now."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueView:
+    """A queue with enqueued jobs or a live server listening to it."""
+
+    name: str
+    enqueued: int
+    oldest_enqueued_at: dt.datetime | None
+    servers: int
+    """Live servers that take jobs from it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobPulse:
+    """What changes while a job moves on; a live page compares two pulses of one job."""
+
+    state: JobState
+    state_at: dt.datetime
+    progress: float
+    log_lines: int
+
+
+class Obstacle(StrEnum):
+    """Why a job is not running (or, for `RUNNING`, that it is)."""
+
+    RUNNING = "running"
+    SCHEDULED = "scheduled"
+    RETRY_SCHEDULED = "retry_scheduled"
+    AWAITING_PARENT = "awaiting_parent"
+    AWAITING_BATCH = "awaiting_batch"
+    NO_SERVER = "no_server"
+    WORKERS_BUSY = "workers_busy"
+    NEXT_IN_LINE = "next_in_line"
+    RECURRING_PAUSED = "recurring_paused"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reason:
+    """One reason in plain words, with the facts it rests on (ids, times, counts)."""
+
+    obstacle: Obstacle
+    text: str
+    facts: dict[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Why a job is not running, computed from the store at `at` (most decisive reason first)."""
+
+    job_id: JobId
+    state: JobState
+    at: dt.datetime
+    reasons: list[Reason]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +168,7 @@ class MinuteCount:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobStats:
-    """Counts by state, and outcomes per minute over the last hour (oldest minute first)."""
+    """Counts by state, and outcomes per minute over a window (oldest minute first)."""
 
     counts: dict[JobState, int]
     per_minute: list[MinuteCount] = field(default_factory=list)
@@ -199,8 +267,26 @@ class JobAdmin(Protocol):
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (states without jobs may be missing)."""
 
-    async def stats(self) -> JobStats:
-        """Counts by state and outcomes per minute over the last hour."""
+    async def stats(self, window: dt.timedelta = dt.timedelta(hours=1)) -> JobStats:
+        """Counts by state and outcomes per minute over the last `window` (whole minutes)."""
 
     async def list_servers(self) -> list[ServerView]:
-        """Live servers, ordered by id."""
+        """Live servers, ordered by id, with the number of jobs each is running."""
+
+    async def queues(self) -> list[QueueView]:
+        """Queues that hold enqueued jobs or that a live server serves, ordered by name."""
+
+    async def list_batches(self, limit: int = 50) -> list[BatchView]:
+        """The newest batches, newest first, with their progress."""
+
+    async def pulses(self, job_ids: list[JobId]) -> dict[JobId, JobPulse]:
+        """The pulse of each job that exists, in one read whatever the number of jobs."""
+
+    async def explain(self, job_id: JobId) -> Explanation:
+        """Why the job is not running: its schedule or retry, the parent or batch it awaits,
+        its queue without a live server or with every worker slot busy (and how many jobs are
+        ahead of it), its paused recurring job, or how it finished.
+
+        Raises:
+            JobNotFound: no job has this id.
+        """

@@ -24,6 +24,7 @@ from host.api.problems import problem_responses
 from host.api.schemas import (
     BulkResultOut,
     EnqueueRequest,
+    ExplanationOut,
     HandlerOut,
     JobCreated,
     JobFilterBody,
@@ -87,6 +88,16 @@ async def enqueue(
 async def get_job(job_id: JobIdPath, jobs: Jobs) -> JobOut:
     """A job: its state and history, attempts, last error, progress, log lines and result."""
     return JobOut.of(await jobs.get(JobId(job_id)))
+
+
+@router.get(
+    "/jobs/{job_id}/explanation", dependencies=[READ], responses=problem_responses(404, 422)
+)
+async def explain_job(job_id: JobIdPath, admin: Admin) -> ExplanationOut:
+    """Why the job is not running, in plain words with the facts behind them: its schedule or
+    retry, the parent or batch it awaits, its queue without a live server or with every worker
+    slot busy (and how many jobs are ahead), its paused recurring job, or how it finished."""
+    return ExplanationOut.of(await admin.explain(JobId(job_id)))
 
 
 @router.get("/jobs", dependencies=[READ], responses=problem_responses(422))

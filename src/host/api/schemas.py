@@ -22,6 +22,7 @@ from pydantic import (
 
 from application.jobs import (
     BatchView,
+    Explanation,
     HandlerInfo,
     JobFilter,
     JobState,
@@ -30,6 +31,7 @@ from application.jobs import (
     JobView,
     Misfire,
     MisfirePolicy,
+    Obstacle,
     RecurringView,
     ServerView,
 )
@@ -210,6 +212,50 @@ class JobOut(View):
             parent_id=job.parent_id,
             batch_id=job.batch_id,
             recurring_id=job.recurring_id,
+        )
+
+
+class ReasonOut(View):
+    obstacle: Obstacle
+    text: str = Field(description="The reason in plain words.")
+    facts: dict[str, JsonValue] = Field(description="What it rests on: ids, times, counts.")
+
+
+class ExplanationOut(View):
+    """Why a job is not running, as read from the store at `at` (most decisive first)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+                    "state": "enqueued",
+                    "at": "2026-01-05T09:00:00Z",
+                    "reasons": [
+                        {
+                            "obstacle": "no_server",
+                            "text": "It is enqueued on queue 'mail', which no live server "
+                            "listens to.",
+                            "facts": {"queue": "mail"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    job_id: UUID
+    state: JobState
+    at: dt.datetime
+    reasons: list[ReasonOut]
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> Self:
+        return cls(
+            job_id=explanation.job_id,
+            state=explanation.state,
+            at=explanation.at,
+            reasons=[ReasonOut(**_fields(reason)) for reason in explanation.reasons],
         )
 
 
@@ -421,6 +467,7 @@ class ServerOut(View):
     concurrency: int
     started_at: dt.datetime
     heartbeat_at: dt.datetime
+    running: int = Field(description="Jobs it is processing now.")
 
     @classmethod
     def of(cls, server: ServerView) -> Self:

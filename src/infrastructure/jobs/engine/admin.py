@@ -8,18 +8,23 @@ import datetime as dt
 import itertools
 import json
 import logging
+from dataclasses import replace
 from uuid import UUID
 
 from application.jobs import (
+    BatchView,
     BulkAction,
     BulkResult,
     Cron,
+    Explanation,
     HandlerInfo,
     InvalidArguments,
     InvalidQuery,
     JobFilter,
     JobId,
+    JobNotFound,
     JobPage,
+    JobPulse,
     JobSort,
     JobState,
     JobStats,
@@ -27,12 +32,14 @@ from application.jobs import (
     JSONValue,
     MinuteCount,
     Progress,
+    QueueView,
     RecurringView,
     ServerView,
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires
 from infrastructure.jobs.engine.client import DEFAULT_PAYLOAD_LIMIT, EngineJobService
+from infrastructure.jobs.engine.explanations import Facts, explain
 from infrastructure.jobs.engine.middleware import Middlewares
 from infrastructure.jobs.engine.store import AdminStore
 from infrastructure.jobs.handlers import HandlerRegistry
@@ -41,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 BULK_PAGE = 500
 STATS_WINDOW = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 class EngineJobAdmin:
@@ -177,13 +185,13 @@ class EngineJobAdmin:
     async def count_by_state(self) -> dict[JobState, int]:
         return await self._store.count_by_state()
 
-    async def stats(self) -> JobStats:
+    async def stats(self, window: dt.timedelta = STATS_WINDOW) -> JobStats:
         until = self._clock.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        since = until - STATS_WINDOW
+        since = until - window
         found = {
             m.minute: m for m in await self._store.finished_per_minute(since=since, until=until)
         }
-        minutes = (since + dt.timedelta(minutes=i) for i in range(60))
+        minutes = (since + dt.timedelta(minutes=i) for i in range(int(window / MINUTE)))
         per_minute = [
             found.get(minute) or MinuteCount(minute=minute, succeeded=0, failed=0)
             for minute in minutes
@@ -192,6 +200,7 @@ class EngineJobAdmin:
 
     async def list_servers(self) -> list[ServerView]:
         servers = await self._store.list_servers()
+        running = await self._store.running_by_server()
         return [
             ServerView(
                 id=s.id,
@@ -199,9 +208,59 @@ class EngineJobAdmin:
                 concurrency=s.concurrency,
                 started_at=s.started_at,
                 heartbeat_at=s.heartbeat_at,
+                running=running.get(s.id, 0),
             )
             for s in sorted(servers, key=lambda s: s.id)
         ]
+
+    async def queues(self) -> list[QueueView]:
+        lengths = await self._store.queue_lengths()
+        servers = await self._store.list_servers()
+        names = set(lengths) | {queue for server in servers for queue in server.queues}
+        return [
+            QueueView(
+                name=name,
+                enqueued=lengths.get(name, (0, None))[0],
+                oldest_enqueued_at=lengths.get(name, (0, None))[1],
+                servers=sum(name in server.queues for server in servers),
+            )
+            for name in sorted(names)
+        ]
+
+    async def list_batches(self, limit: int = 50) -> list[BatchView]:
+        return await self._store.list_batches(limit)
+
+    async def pulses(self, job_ids: list[JobId]) -> dict[JobId, JobPulse]:
+        return await self._store.pulses(job_ids)
+
+    async def explain(self, job_id: JobId) -> Explanation:
+        job = await self._store.get(job_id)
+        if job is None:
+            raise JobNotFound(f"no job has the id {job_id}")
+        facts = Facts(job=job, now=self._clock.now())
+        if job.state is JobState.AWAITING:
+            facts = await self._awaited(facts)
+        elif job.state is JobState.ENQUEUED:
+            facts = await self._queue_facts(facts)
+        if job.recurring_id is not None:
+            recurring = await self._store.get_recurring(job.recurring_id)
+            facts = replace(facts, recurring_paused=recurring is not None and recurring.paused)
+        return Explanation(job_id=job.id, state=job.state, at=facts.now, reasons=explain(facts))
+
+    async def _awaited(self, facts: Facts) -> Facts:
+        job = facts.job
+        if job.parent_id is not None:
+            return replace(facts, parent=await self._store.get(job.parent_id))
+        if job.batch_id is not None:
+            return replace(facts, batch=await self._store.get_batch(job.batch_id))
+        return facts
+
+    async def _queue_facts(self, facts: Facts) -> Facts:
+        queue = facts.job.queue
+        servers = [s for s in await self.list_servers() if queue in s.queues]
+        enqueued_at = facts.job.history[-1].at if facts.job.history else facts.job.created_at
+        ahead = await self._store.enqueued_ahead(queue, before=enqueued_at)
+        return replace(facts, servers=servers, ahead=ahead)
 
 
 def _sort_key(job: JobSummary, sort: JobSort) -> dt.datetime:

@@ -79,10 +79,12 @@ def finish(tx: Transaction, results: Sequence[Finish], now: dt.datetime) -> list
 
 
 def finish_data(result: Finish) -> dict[str, JSONValue] | None:
-    """The history data of an outcome: the error, and when a retry runs."""
+    """The history data of an outcome: the error with its traceback (each failed attempt
+    keeps its own), and when a retry runs."""
     data: dict[str, JSONValue] = {}
     if result.error is not None:
-        data.update(exception_type=result.error.type, message=result.error.message)
+        error = result.error
+        data.update(exception_type=error.type, message=error.message, traceback=error.traceback)
     if result.run_at is not None:
         data["run_at"] = result.run_at.isoformat()
     if result.queue is not None:

@@ -21,6 +21,7 @@ from application.jobs import (
     BatchView,
     JobFilter,
     JobId,
+    JobPulse,
     JobSort,
     JobState,
     JobSummary,
@@ -163,6 +164,21 @@ class JobReader(Protocol):
         """Transitions to succeeded and failed recorded in [since, until), per UTC minute;
         minutes without any may be missing. `since` is on a minute boundary."""
 
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
+        """Per queue holding enqueued jobs: how many, and the `state_at` of the oldest."""
+
+    async def running_by_server(self) -> dict[str, int]:
+        """Processing jobs per server id (servers running none may be missing)."""
+
+    async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
+        """Enqueued jobs of `queue` that a worker claims before one enqueued at `before`."""
+
+    async def list_batches(self, limit: int) -> list[BatchView]:
+        """The newest `limit` batches, newest first."""
+
+    async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
+        """State, progress and number of log lines of each job that exists."""
+
     async def list_servers(self) -> list[ServerInfo]: ...
 
 
@@ -226,5 +242,5 @@ class ClientStore(JobWriter, JobReader, JobSchedule, Protocol):
     """What the `JobService` uses."""
 
 
-class AdminStore(JobWriter, JobReader, Protocol):
+class AdminStore(JobWriter, JobReader, JobSchedule, Protocol):
     """What the operators' `JobAdmin` uses."""

@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from application.jobs import (
@@ -16,6 +16,7 @@ from application.jobs import (
     BatchView,
     JobFilter,
     JobId,
+    JobPulse,
     JobSort,
     JobState,
     JobSummary,
@@ -127,6 +128,39 @@ class InMemoryJobStore(TransactionalStore):
             for minute in sorted({minute for minute, _ in counts})
         ]
 
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
+        lengths: dict[str, tuple[int, dt.datetime]] = {}
+        for row in self._enqueued():
+            count, oldest = lengths.get(row.job.queue, (0, row.state_at))
+            lengths[row.job.queue] = (count + 1, min(oldest, row.state_at))
+        return lengths
+
+    async def running_by_server(self) -> dict[str, int]:
+        rows = self._data.rows.values()
+        return dict(Counter(r.server_id for r in rows if r.server_id is not None))
+
+    async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
+        return sum(1 for r in self._enqueued() if r.job.queue == queue and r.state_at < before)
+
+    async def list_batches(self, limit: int) -> list[BatchView]:
+        newest = list(reversed(self._data.batches))[:limit]  # dicts keep the order of creation
+        return [view for batch_id in newest if (view := await self.get_batch(batch_id))]
+
+    async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
+        return {
+            job_id: JobPulse(
+                state=row.state,
+                state_at=row.state_at,
+                progress=row.progress,
+                log_lines=len(row.logs),
+            )
+            for job_id in job_ids
+            if (row := self._data.rows.get(job_id)) is not None
+        }
+
+    def _enqueued(self) -> list[Row]:
+        return [row for row in self._data.rows.values() if row.state is JobState.ENQUEUED]
+
     # --- recurring jobs ------------------------------------------------------------------
     async def remove_recurring(self, recurring_id: str) -> bool:
         return self._data.recurring.pop(recurring_id, None) is not None
@@ -207,9 +241,11 @@ def _matches(job: Job, where: JobFilter) -> bool:
         where.queue is None or job.queue == where.queue,
         where.handler is None or job.handler == where.handler,
         where.recurring_id is None or job.recurring_id == where.recurring_id,
+        where.parent_id is None or job.parent_id == where.parent_id,
         where.created_from is None or job.created_at >= where.created_from,
         where.created_to is None or job.created_at < where.created_to,
         not where.text or where.text in _arguments_json(job),
+        not where.retries or (job.state is JobState.SCHEDULED and job.attempt > 0),
     )
     return all(checks)
 

@@ -40,6 +40,7 @@ class Row:
     history: list[Transition] = field(default_factory=list)
     token: UUID | None = None
     lease_until: dt.datetime | None = None
+    server_id: str | None = None
     error: JobError | None = None
     result: JSONValue = None
     progress: float = 0.0
@@ -105,7 +106,7 @@ class MemoryTransaction:
     def move(self, moves: Sequence[Move], now: dt.datetime) -> None:
         for move in moves:
             row = self._rows[move.job_id]
-            row.token = row.lease_until = None
+            row.token = row.lease_until = row.server_id = None
             row.job = dataclasses.replace(row.job, state=move.to)
         self.record(moves, now)
 
@@ -156,7 +157,7 @@ class MemoryTransaction:
             row.job = dataclasses.replace(
                 row.job, state=JobState.PROCESSING, attempt=row.job.attempt + 1
             )
-            row.token, row.lease_until = token, lease_until
+            row.token, row.lease_until, row.server_id = token, lease_until, server_id
             claimed.append(row.job)
         return claimed
 
@@ -180,7 +181,7 @@ class MemoryTransaction:
             if result.state is JobState.SUCCEEDED:
                 row.result, row.progress = result.result, 100.0
             row.error = result.error or row.error
-            row.token = row.lease_until = None
+            row.token = row.lease_until = row.server_id = None
             row.job = dataclasses.replace(
                 row.job,
                 state=result.state,
@@ -195,7 +196,7 @@ class MemoryTransaction:
         for job_id, token in claims:
             row = self._claimed(job_id, token)
             if row is not None:
-                row.token = row.lease_until = None
+                row.token = row.lease_until = row.server_id = None
                 row.job = dataclasses.replace(
                     row.job, state=JobState.ENQUEUED, attempt=row.job.attempt - 1
                 )

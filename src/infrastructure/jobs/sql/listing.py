@@ -12,13 +12,22 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from application.jobs import JobFilter, JobId, JobSort, JobState, JobSummary, MinuteCount
+from application.jobs import (
+    JobFilter,
+    JobId,
+    JobPulse,
+    JobSort,
+    JobState,
+    JobSummary,
+    MinuteCount,
+)
 from infrastructure.jobs.engine.views import SORTS
 from infrastructure.jobs.sql.tables import UTCDateTime
 
@@ -84,13 +93,71 @@ def finished_per_minute(
     return _per_minute(since, found)
 
 
+def queue_lengths(conn: sa.Connection, jobs: sa.Table) -> dict[str, tuple[int, dt.datetime]]:
+    """Enqueued jobs per queue and the oldest one's `state_at` (the claim index covers it)."""
+    query = (
+        sa.select(jobs.c.queue, sa.func.count(), sa.func.min(jobs.c.state_at))
+        .where(jobs.c.state == JobState.ENQUEUED)
+        .group_by(jobs.c.queue)
+    )
+    return {queue: (count, oldest) for queue, count, oldest in conn.execute(query)}
+
+
+def running_by_server(conn: sa.Connection, jobs: sa.Table) -> dict[str, int]:
+    query = (
+        sa.select(jobs.c.server_id, sa.func.count())
+        .where(jobs.c.state == JobState.PROCESSING, jobs.c.server_id.is_not(None))
+        .group_by(jobs.c.server_id)
+    )
+    return {str(server_id): int(count) for server_id, count in conn.execute(query)}
+
+
+def enqueued_ahead(conn: sa.Connection, jobs: sa.Table, queue: str, before: dt.datetime) -> int:
+    query = sa.select(sa.func.count()).where(
+        jobs.c.state == JobState.ENQUEUED, jobs.c.queue == queue, jobs.c.state_at < before
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def pulses(
+    conn: sa.Connection, jobs: sa.Table, logs: sa.Table, job_ids: list[JobId]
+) -> dict[JobId, JobPulse]:
+    """Two statements, whatever the number of jobs."""
+    if not job_ids:
+        return {}
+    lines: dict[UUID, int] = dict(
+        conn.execute(
+            sa.select(logs.c.job_id, sa.func.count())
+            .where(logs.c.job_id.in_(job_ids))
+            .group_by(logs.c.job_id)
+        ).all()
+    )
+    query = sa.select(jobs.c.id, jobs.c.state, jobs.c.state_at, jobs.c.progress).where(
+        jobs.c.id.in_(job_ids)
+    )
+    return {
+        JobId(row.id): JobPulse(
+            state=JobState(row.state),
+            state_at=row.state_at,
+            progress=row.progress,
+            log_lines=lines.get(row.id, 0),
+        )
+        for row in conn.execute(query)
+    }
+
+
 def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
     """The filter as conditions on `jobs`; every value is a bind parameter."""
     c = jobs.c
     conditions: list[sa.ColumnElement[Any]] = []
     if where.states:
         conditions.append(c.state.in_(sorted(where.states)))
-    equal = {"queue": where.queue, "handler": where.handler, "recurring_id": where.recurring_id}
+    equal: dict[str, object] = {
+        "queue": where.queue,
+        "handler": where.handler,
+        "recurring_id": where.recurring_id,
+        "parent_id": where.parent_id,
+    }
     conditions += [c[name] == value for name, value in equal.items() if value is not None]
     if where.text:
         conditions.append(_HasText(c.payload, like_pattern(where.text), where.text))
@@ -98,6 +165,8 @@ def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
         conditions.append(c.created_at >= where.created_from)
     if where.created_to is not None:
         conditions.append(c.created_at < where.created_to)
+    if where.retries:
+        conditions += [c.state == JobState.SCHEDULED, c.attempt > 0]
     return conditions
 
 

@@ -66,6 +66,14 @@ def get_batch(conn: sa.Connection, tables: JobTables, batch_id: BatchId) -> Batc
     )
 
 
+def list_batches(conn: sa.Connection, tables: JobTables, limit: int) -> list[BatchView]:
+    """The newest `limit` batches, newest first, in one transaction."""
+    table = tables.batches
+    query = sa.select(table.c.id).order_by(table.c.created_at.desc(), table.c.id).limit(limit)
+    found = (get_batch(conn, tables, BatchId(batch_id)) for batch_id in conn.scalars(query))
+    return [view for view in found if view is not None]
+
+
 def batch_counts(
     conn: sa.Connection, jobs: sa.Table, batch_id: BatchId, continuation_id: JobId | None
 ) -> dict[JobState, int]:

@@ -21,6 +21,7 @@ from application.jobs import (
     BatchView,
     JobFilter,
     JobId,
+    JobPulse,
     JobSort,
     JobState,
     JobSummary,
@@ -200,6 +201,26 @@ class SQLAlchemyJobStore(TransactionalStore):
             lambda conn: listing.finished_per_minute(
                 conn, self.tables.history, since=since, until=until
             )
+        )
+
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
+        return await self._run(lambda conn: listing.queue_lengths(conn, self.tables.jobs))
+
+    async def running_by_server(self) -> dict[str, int]:
+        return await self._run(lambda conn: listing.running_by_server(conn, self.tables.jobs))
+
+    async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
+        return await self._run(
+            lambda conn: listing.enqueued_ahead(conn, self.tables.jobs, queue, before)
+        )
+
+    async def list_batches(self, limit: int) -> list[BatchView]:
+        return await self._run(lambda conn: reads.list_batches(conn, self.tables, limit))
+
+    async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
+        ids = list(job_ids)
+        return await self._run(
+            lambda conn: listing.pulses(conn, self.tables.jobs, self.tables.logs, ids)
         )
 
     async def get_recurring(self, recurring_id: str) -> RecurringJob | None:
