@@ -21,7 +21,7 @@ from application.jobs import (
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now
 from host.api.inputs import Instant, Name, QueueName, unstorable_argument
 from host.api.problems import problem_responses
-from host.api.schemas import (
+from host.api.schemas.jobs import (
     BulkResultOut,
     EnqueueRequest,
     ExplanationOut,

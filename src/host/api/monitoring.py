@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from application.jobs import BatchId
 from host.api.deps import READ, Admin, Jobs
 from host.api.problems import problem_responses
-from host.api.schemas import BatchOut, ServerOut, StatsOut
+from host.api.schemas.monitoring import BatchOut, ServerOut, StatsOut
 
 router = APIRouter(prefix="/api", tags=["monitoring"], dependencies=[READ])
 

@@ -11,7 +11,7 @@ from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs
 from host.api.inputs import NO_NUL
 from host.api.jobs import check_storable
 from host.api.problems import problem_responses
-from host.api.schemas import RecurringOut, RecurringRequest, TriggeredOut
+from host.api.schemas.recurring import RecurringOut, RecurringRequest, TriggeredOut
 
 router = APIRouter(prefix="/api/recurring", tags=["recurring"])
 

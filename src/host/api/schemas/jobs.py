@@ -1,59 +1,30 @@
-"""The API's request and response bodies (their OpenAPI schemas, with examples).
-
-Request bodies bound every number, so no input can overflow; `host.api.inputs` says what
-their strings and instants must be.
-"""
+"""Bodies of handlers and jobs."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Self
+from typing import Self
 from uuid import UUID
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
     StrictFloat,
-    StrictInt,
     model_validator,
 )
 
 from application.jobs import (
-    BatchView,
     Explanation,
     HandlerInfo,
     JobFilter,
     JobState,
-    JobStats,
     JobSummary,
     JobView,
-    Misfire,
-    MisfirePolicy,
     Obstacle,
-    RecurringView,
-    ServerView,
 )
-from host.api.inputs import Instant, Name, QueueName, TimeZone
-
-MAX_DELAY_SECONDS = 10 * 366 * 24 * 3600
-MAX_GRACE_SECONDS = 366 * 24 * 3600
-
-
-class Body(BaseModel):
-    """A request body: unknown fields are refused, so a typo is not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class View(BaseModel):
-    """A response body (built from the port's views, so no field goes unnoticed)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-# --- handlers --------------------------------------------------------------------------------
+from host.api.inputs import Instant, Name, QueueName
+from host.api.schemas.base import MAX_DELAY_SECONDS, Body, View, fields_of
 
 
 class HandlerOut(View):
@@ -91,9 +62,6 @@ class HandlerOut(View):
             is_async=info.is_async,
             arguments=info.arguments_schema,
         )
-
-
-# --- jobs ------------------------------------------------------------------------------------
 
 
 class EnqueueRequest(Body):
@@ -204,7 +172,7 @@ class JobOut(View):
                 TransitionOut(state=t.state, at=t.at, reason=t.reason, data=t.data)
                 for t in job.history
             ],
-            error=None if job.error is None else ErrorOut(**_fields(job.error)),
+            error=None if job.error is None else ErrorOut(**fields_of(job.error)),
             progress=job.progress,
             logs=[LogLineOut(at=ln.at, level=ln.level, message=ln.message) for ln in job.logs],
             result=job.result,
@@ -255,7 +223,7 @@ class ExplanationOut(View):
             job_id=explanation.job_id,
             state=explanation.state,
             at=explanation.at,
-            reasons=[ReasonOut(**_fields(reason)) for reason in explanation.reasons],
+            reasons=[ReasonOut(**fields_of(reason)) for reason in explanation.reasons],
         )
 
 
@@ -276,7 +244,7 @@ class JobSummaryOut(View):
 
     @classmethod
     def of(cls, job: JobSummary) -> Self:
-        return cls(**_fields(job))
+        return cls(**fields_of(job))
 
 
 class JobPageOut(View):
@@ -332,171 +300,3 @@ class BulkResultOut(View):
     matched: int
     changed: int
     skipped: int
-
-
-# --- recurring jobs --------------------------------------------------------------------------
-
-
-class MisfireBody(Body):
-    """What to do about ticks missed while no scheduler ran."""
-
-    kind: Misfire = Misfire.RUN_ONCE
-    limit: StrictInt = Field(100, ge=1, le=10_000, description="`run_all`: at most this many.")
-    grace_seconds: StrictFloat = Field(
-        60.0, ge=0, le=MAX_GRACE_SECONDS, allow_inf_nan=False, description="Lateness allowed."
-    )
-
-    def to_policy(self) -> MisfirePolicy:
-        return MisfirePolicy(
-            kind=self.kind, limit=self.limit, grace=dt.timedelta(seconds=self.grace_seconds)
-        )
-
-
-class MisfireOut(View):
-    """What a recurring job does about ticks missed while no scheduler ran."""
-
-    kind: Misfire
-    limit: int
-    grace_seconds: float
-
-    @classmethod
-    def of(cls, policy: MisfirePolicy) -> Self:
-        return cls(kind=policy.kind, limit=policy.limit, grace_seconds=policy.grace.total_seconds())
-
-
-class RecurringRequest(Body):
-    """A recurring job's definition (the whole of it: this replaces any previous one)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cron": "0 2 * * *",
-                    "timezone": "Europe/Berlin",
-                    "handler": "ReportJobs.generate_daily",
-                }
-            ]
-        }
-    )
-
-    cron: Name = Field(description="5 fields, or 6 with seconds first.")
-    timezone: TimeZone = Field("UTC", description="IANA time zone the expression is read in.")
-    misfire: MisfireBody | None = None
-    handler: Name
-    args: list[JsonValue] = Field(default_factory=list, max_length=1000)
-    kwargs: dict[str, JsonValue] = Field(default_factory=dict, max_length=1000)
-    queue: QueueName | None = None
-
-
-class RecurringOut(View):
-    """A recurring job, with its next five fire times (none while paused)."""
-
-    id: str
-    cron: str
-    timezone: str
-    misfire: MisfireOut
-    handler: str
-    args: list[JsonValue]
-    kwargs: dict[str, JsonValue]
-    queue: str
-    paused: bool
-    next_run_at: dt.datetime | None
-    last_run_at: dt.datetime | None
-    last_job_id: UUID | None
-    next_fire_times: list[dt.datetime]
-
-    @classmethod
-    def of(cls, recurring: RecurringView, next_fire_times: list[dt.datetime]) -> Self:
-        return cls(
-            id=recurring.id,
-            cron=recurring.cron.expression,
-            timezone=recurring.cron.timezone,
-            misfire=MisfireOut.of(recurring.cron.misfire),
-            handler=recurring.handler,
-            args=recurring.args,
-            kwargs=recurring.kwargs,
-            queue=recurring.queue,
-            paused=recurring.paused,
-            next_run_at=recurring.next_run_at,
-            last_run_at=recurring.last_run_at,
-            last_job_id=recurring.last_job_id,
-            next_fire_times=next_fire_times,
-        )
-
-
-class TriggeredOut(View):
-    """The job a trigger created."""
-
-    id: UUID
-
-
-# --- monitoring ------------------------------------------------------------------------------
-
-
-def _all_states(counts: dict[JobState, int]) -> dict[JobState, int]:
-    return {state: counts.get(state, 0) for state in JobState}
-
-
-class BatchOut(View):
-    """A batch's progress: how many of its jobs are in each state."""
-
-    id: UUID
-    total: int
-    counts: dict[JobState, int]
-    finished: int
-    progress: float = Field(ge=0, le=1, description="Share of the jobs that have finished.")
-    continuation_id: UUID | None
-
-    @classmethod
-    def of(cls, batch: BatchView) -> Self:
-        return cls(
-            id=batch.id,
-            total=batch.total,
-            counts=_all_states(batch.counts),
-            finished=batch.finished,
-            progress=batch.finished / batch.total if batch.total else 1.0,
-            continuation_id=batch.continuation_id,
-        )
-
-
-class ServerOut(View):
-    """A live worker process."""
-
-    id: str
-    queues: list[str]
-    concurrency: int
-    started_at: dt.datetime
-    heartbeat_at: dt.datetime
-    running: int = Field(description="Jobs it is processing now.")
-
-    @classmethod
-    def of(cls, server: ServerView) -> Self:
-        return cls(**_fields(server))
-
-
-class MinuteOut(View):
-    minute: dt.datetime
-    succeeded: int
-    failed: int
-
-
-class StatsOut(View):
-    """Jobs by state, and outcomes per minute over the last hour (oldest first)."""
-
-    counts: dict[JobState, int]
-    per_minute: list[MinuteOut]
-
-    @classmethod
-    def of(cls, stats: JobStats) -> Self:
-        return cls(
-            counts=_all_states(stats.counts),
-            per_minute=[
-                MinuteOut(minute=m.minute, succeeded=m.succeeded, failed=m.failed)
-                for m in stats.per_minute
-            ],
-        )
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    """A slotted dataclass's fields by name."""
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}
