@@ -94,8 +94,8 @@ class Transaction(Protocol):
         """Store a batch of these jobs (stored already) and its continuation (stored next)."""
 
     def lock_batch(self, batch_id: BatchId) -> tuple[JobId, ContinueOn] | None:
-        """The batch's continuation and when it runs, the batch row locked; None when the
-        batch has no continuation."""
+        """The batch's continuation and when it runs, the batch row locked; None (and nothing
+        locked) when the batch has no continuation."""
 
     def batch_states(self, batch_id: BatchId, continuation_id: JobId | None) -> list[JobState]:
         """The states of the batch's jobs still stored, its continuation left out."""

@@ -118,9 +118,12 @@ class SqlTransaction(SqlClaims):
         query = sa.select(table.c.continuation_id, table.c.continue_on).where(
             table.c.id == batch_id
         )
-        found = self._conn.execute(self._dialect.for_update(query, table)).first()
+        # Most batches have no continuation: only those with one are locked (every finishing
+        # job of a batch comes here, and would otherwise queue behind the others).
+        found = self._conn.execute(query).first()
         if found is None or found.continuation_id is None:
             return None
+        self._conn.execute(self._dialect.for_update(query, table)).first()
         return JobId(found.continuation_id), ContinueOn(found.continue_on)
 
     def batch_states(self, batch_id: BatchId, continuation_id: JobId | None) -> list[JobState]:
