@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from host.container import Container
 import sqlalchemy as sa
 
+from host.container import Container
 from infrastructure.jobs.backend import EngineBackend
-from infrastructure.jobs.sql.backend import SqlBackend
 from infrastructure.jobs.engine.scheduler import Scheduler
 from infrastructure.jobs.engine.worker import Worker
+from infrastructure.jobs.sql.backend import SqlBackend
 
 
 async def drain(scheduler: Scheduler, worker: Worker, *, max_rounds: int = 100) -> int:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infrastructure.jobs.sql.database import create_engine
 from playwright.sync_api import expect
 
 from host.settings import Scope
 from infrastructure.jobs.clock import SystemClock
 from infrastructure.jobs.engine.client import EngineJobService
+from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.browser.conftest import LIVE_WAIT_MS, Visit
 from tests.dashboard.conftest import enqueue, job, unique, wait_for_state

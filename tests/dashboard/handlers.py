@@ -7,10 +7,9 @@ import asyncio
 import threading
 from collections import defaultdict
 
-from infrastructure.jobs.handlers import HandlerRegistry
-
 from application.jobs import JobContext, RetryPolicy
 from host.catalog import register_handlers
+from infrastructure.jobs.handlers import HandlerRegistry
 
 GATE_LIMIT_SECONDS = 30.0
 GATES: defaultdict[str, threading.Event] = defaultdict(threading.Event)

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from host.dashboard.live import LiveFeed
 from host.dashboard.site import Dashboard
 from host.settings import Scope
-from tests.engine_loop import database_of
 from tests.dashboard.conftest import WAIT_SECONDS, enqueue, unique
 from tests.dashboard.server import BASE, LiveServer
+from tests.engine_loop import database_of
 
 ROUNDS = 5
 

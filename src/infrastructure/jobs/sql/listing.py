@@ -147,11 +147,15 @@ def pulses(
 
 
 def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
-    """The filter as conditions on `jobs`; every value is a bind parameter."""
+    """The filter as conditions on `jobs`; every value is a bind parameter but the states.
+    They come from a closed set and are written into the statement, so that a prepared
+    statement's generic plan can still use the index of the one state asked for (the jobs
+    indexes are partial, per state)."""
     c = jobs.c
     conditions: list[sa.ColumnElement[Any]] = []
     if where.states:
-        conditions.append(c.state.in_(sorted(where.states)))
+        states = [sa.literal(state.value, literal_execute=True) for state in sorted(where.states)]
+        conditions.append(c.state.in_(states))
     equal: dict[str, object] = {
         "queue": where.queue,
         "handler": where.handler,
@@ -166,7 +170,8 @@ def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
     if where.created_to is not None:
         conditions.append(c.created_at < where.created_to)
     if where.retries:
-        conditions += [c.state == JobState.SCHEDULED, c.attempt > 0]
+        scheduled = sa.literal(JobState.SCHEDULED.value, literal_execute=True)
+        conditions += [c.state == scheduled, c.attempt > 0]
     return conditions
 
 
