@@ -36,6 +36,13 @@ class Dialect:
         )
         """Wakes other processes' workers at commit, where the database can."""
 
+    def plan_with_values(self, conn: sa.Connection) -> None:
+        """Plan this transaction's statements for the values they are given. PostgreSQL would
+        reuse a generic plan for a prepared statement, which guesses at a filter's values (the
+        operators' lists: a text no job holds made it walk every job)."""
+        if self.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
     def skip_locked(self, query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
         """Lock the selected rows, skipping rows other transactions hold."""
         if self.name == "mssql":

@@ -182,14 +182,20 @@ class SQLAlchemyJobStore(TransactionalStore):
         limit: int,
         after: tuple[dt.datetime, JobId] | None = None,
     ) -> list[JobSummary]:
-        return await self._run(
-            lambda conn: listing.list_jobs(
+        def work(conn: sa.Connection) -> list[JobSummary]:
+            self.dialect.plan_with_values(conn)
+            return listing.list_jobs(
                 conn, self.tables.jobs, where, sort=sort, limit=limit, after=after
             )
-        )
+
+        return await self._run(work)
 
     async def count_jobs(self, where: JobFilter) -> int:
-        return await self._run(lambda conn: listing.count_jobs(conn, self.tables.jobs, where))
+        def work(conn: sa.Connection) -> int:
+            self.dialect.plan_with_values(conn)
+            return listing.count_jobs(conn, self.tables.jobs, where)
+
+        return await self._run(work)
 
     async def count_by_state(self) -> dict[JobState, int]:
         return await self._run(lambda conn: listing.count_by_state(conn, self.tables.jobs))
