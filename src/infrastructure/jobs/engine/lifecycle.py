@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from application.jobs import (
     BatchId,
@@ -46,7 +46,7 @@ def create(
         raise JobNotFound(f"no parent job {next(iter(missing))}")
     plain = [job for job in jobs if _plain(job)]
     tx.insert_jobs(plain, now)
-    ids = [job.id if _plain(job) else _insert_one(tx, job, now) for job in jobs]
+    ids = [job.id if _plain(job) else _insert_one(tx, job, now, found) for job in jobs]
     if batch is not None:
         _create_batch(tx, batch, ids, now)
     if any(job.state is JobState.ENQUEUED for job in plain):
@@ -59,13 +59,13 @@ def _plain(job: Job) -> bool:
     return job.parent_id is None and job.unique_key is None
 
 
-def _insert_one(tx: Transaction, job: Job, now: dt.datetime) -> JobId:
+def _insert_one(tx: Transaction, job: Job, now: dt.datetime, parents: Mapping[JobId, Job]) -> JobId:
     """A job with a parent or a unique key. The key is looked at first: while an active job
     holds it, that job stands in for the new one, whatever state the new one would start in."""
     if job.unique_key is not None and (holder := tx.holder_of(job.unique_key)) is not None:
         return holder
     if job.parent_id is not None:
-        parent = tx.lock_jobs([job.parent_id])[job.parent_id]
+        parent = parents[job.parent_id]  # locked by `create`
         state, reason = states.continuation_start(parent.state, job.continue_on)
         job = dataclasses.replace(job, state=state, reason=reason)
     if job.unique_key is not None and job.state in states.ACTIVE_STATES:
@@ -95,7 +95,7 @@ def _create_batch(
 ) -> None:
     tx.insert_batch(batch.id, job_ids=job_ids, continuation=batch.continuation, now=now)
     if batch.continuation is not None:
-        _insert_one(tx, batch.continuation, now)
+        _insert_one(tx, batch.continuation, now, {})
         _release_batch(tx, batch.id, now)
 
 

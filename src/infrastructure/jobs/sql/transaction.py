@@ -123,8 +123,8 @@ class SqlTransaction(SqlClaims):
         found = self._conn.execute(query).first()
         if found is None or found.continuation_id is None:
             return None
-        self._conn.execute(self._dialect.for_update(query, table)).first()
-        return JobId(found.continuation_id), ContinueOn(found.continue_on)
+        locked = self._conn.execute(self._dialect.for_update(query, table)).one()
+        return JobId(locked.continuation_id), ContinueOn(locked.continue_on)
 
     def batch_states(self, batch_id: BatchId, continuation_id: JobId | None) -> list[JobState]:
         counts = reads.batch_counts(self._conn, self._jobs, batch_id, continuation_id)
