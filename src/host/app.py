@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response, status
 
 from host import api, dashboard, metrics
+from host.auth import Authenticator
 from host.container import Container, create_container
 from host.request_context import RequestContextMiddleware
 from host.runtime import JobRuntime
@@ -35,9 +36,11 @@ def create_app(
         runtime = JobRuntime(container, roles)
         app.state.runtime = runtime
         runtime.start()
+        authenticator.start()
         try:
             yield
         finally:
+            authenticator.close()
             await runtime.stop()
 
     app = FastAPI(
@@ -52,6 +55,8 @@ def create_app(
     )
     app.state.container = container
     app.state.runtime = None
+    authenticator = Authenticator(settings.auth)
+    app.state.authenticator = authenticator
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:

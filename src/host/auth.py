@@ -21,11 +21,13 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from host.settings import AuthSettings, Scope
+from host.signing_keys import KeyPolicy, KeysUnavailable, SigningKeys
 
 logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 JWKS_TIMEOUT_SECONDS = 5.0
+RETRY_AFTER_SECONDS = 5
 REALM = "jobs-service"
 _RANK = {scope: rank for rank, scope in enumerate(Scope)}
 
@@ -59,18 +61,36 @@ class Unauthenticated(HTTPException):
 class Authenticator:
     """Checks the credentials of a request against the auth settings.
 
-    One instance per app: its JWKS client caches the issuer's signing keys.
+    One instance per app: it keeps the issuer's signing keys (see `SigningKeys`).
     """
 
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._keys = [(bytes.fromhex(key.sha256), key.name, key.scope) for key in settings.api_keys]
         self._jwks = (
-            jwt.PyJWKClient(settings.oidc_jwks_url, timeout=JWKS_TIMEOUT_SECONDS)
+            SigningKeys(
+                settings.oidc_jwks_url,
+                KeyPolicy(
+                    fetch_timeout=JWKS_TIMEOUT_SECONDS,
+                    refresh_after=settings.oidc_jwks_refresh_seconds,
+                    unknown_kid_for=settings.oidc_unknown_kid_seconds,
+                ),
+            )
             if settings.oidc_jwks_url
             else None
         )
+        # Callers that wait for the issuer's keys are few at a time; the rest get 503 at once.
+        self._verifications = asyncio.Semaphore(settings.oidc_max_concurrent_verifications)
         self._challenge = self._challenges()
+
+    def start(self) -> None:
+        """Fetch the issuer's keys in the background (at app start-up)."""
+        if self._jwks is not None:
+            self._jwks.warm()
+
+    def close(self) -> None:
+        if self._jwks is not None:
+            self._jwks.close()
 
     def _challenges(self, bearer_error: str | None = None) -> str:
         """`WWW-Authenticate`: the ways to authenticate, and what was wrong with a token."""
@@ -114,13 +134,16 @@ class Authenticator:
     async def _check_token(self, token: str) -> Principal:
         if self._jwks is None:
             raise Unauthenticated("bearer tokens are not accepted", challenge=self._challenge)
+        if self._verifications.locked():
+            logger.warning(
+                "too many bearer tokens awaiting verification", extra={"action": "auth_busy"}
+            )
+            raise _cannot_verify_now()
         try:
-            claims = await self._verify(self._jwks, token)
-        except jwt.PyJWKClientConnectionError:
-            logger.warning("the issuer's signing keys cannot be fetched", exc_info=True)
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, "bearer tokens cannot be verified right now"
-            ) from None
+            async with self._verifications:
+                claims = await self._verify(self._jwks, token)
+        except KeysUnavailable:
+            raise _cannot_verify_now() from None
         except jwt.PyJWTError as exc:
             # The error's type only: its message could quote parts of the token.
             logger.info(
@@ -131,15 +154,26 @@ class Authenticator:
             ) from None
         return self._principal_of(claims)
 
-    async def _verify(self, jwks: jwt.PyJWKClient, token: str) -> dict[str, Any]:
-        # Fetching the JWKS is blocking I/O (on a cache miss), so it runs in a thread.
-        signing_key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)
+    async def _verify(self, jwks: SigningKeys, token: str) -> dict[str, Any]:
+        """The token's claims, checked against the issuer's key named by its `kid`.
+
+        Raises:
+            jwt.PyJWTError: the token is not valid.
+            KeysUnavailable: the issuer's keys cannot be fetched.
+        """
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise jwt.InvalidTokenError("the token names no key")
+        signing_key = await jwks.key(kid)
+        if signing_key is None:
+            raise jwt.InvalidTokenError("the issuer has no such key")
         claims: dict[str, Any] = jwt.decode(
             token,
             signing_key.key,
             algorithms=self._settings.oidc_algorithms,
             audience=self._settings.oidc_audience,
             issuer=self._settings.oidc_issuer,
+            leeway=self._settings.oidc_leeway_seconds,
             options={"require": ["exp", "iss", "aud"]},
         )
         return claims
@@ -151,6 +185,14 @@ class Authenticator:
             logger.info("token of %s has no jobs scope", name, extra={"action": "auth_denied"})
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the token grants no jobs scope")
         return Principal(name=name, scope=max(scopes, key=_RANK.__getitem__), method="jwt")
+
+
+def _cannot_verify_now() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "bearer tokens cannot be verified right now",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _scopes_in(claim: object, settings: AuthSettings) -> list[Scope]:
@@ -173,12 +215,8 @@ def is_loopback(request: Request) -> bool:
 
 
 def authenticator_of(request: Request) -> Authenticator:
-    """The app's authenticator, made on first use from the container's settings."""
-    state = request.app.state
-    authenticator: Authenticator | None = getattr(state, "authenticator", None)
-    if authenticator is None:
-        authenticator = Authenticator(state.container.settings().auth)
-        state.authenticator = authenticator
+    """The app's authenticator (made by `create_app`)."""
+    authenticator: Authenticator = request.app.state.authenticator
     return authenticator
 
 

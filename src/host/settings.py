@@ -69,6 +69,32 @@ class AuthSettings(BaseModel):
     oidc_scope_prefix: str = Field(
         "jobs:", description="Prefix of our scopes in that claim: `jobs:read`, `jobs:write`, ..."
     )
+    oidc_leeway_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=600,
+        description="Clock skew tolerated between the issuer and this service when checking "
+        "`exp`, `nbf` and `iat`.",
+    )
+    oidc_jwks_refresh_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Age after which the issuer's keys are fetched again, in the background "
+        "(the known keys serve meanwhile); a token naming an unknown key fetches them sooner.",
+    )
+    oidc_unknown_kid_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a key id (`kid`) the issuer did not have is refused without "
+        "fetching its keys again.",
+    )
+    oidc_max_concurrent_verifications: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Bearer tokens verified at once (callers waiting for the issuer's keys "
+        "included); more get 503 with `Retry-After` instead of queueing.",
+    )
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> AuthSettings:

@@ -107,7 +107,7 @@ def callers(issuer: Issuer) -> list[Caller]:
         Caller("basic auth", {"Authorization": "Basic YWRtaW46YWRtaW4="}, None),
     ]
     bad_tokens = {
-        "expired JWT": issuer.token("jobs:admin", expires_in=-60),
+        "expired JWT": issuer.token("jobs:admin", expires_in=-3600),
         "JWT of another audience": issuer.token("jobs:admin", audience="someone-else"),
         "JWT of another issuer": issuer.token("jobs:admin", issuer="https://evil.example"),
         "JWT signed by a stranger": issuer.token("jobs:admin", signing_key=stranger),
