@@ -205,11 +205,17 @@ def _scopes_in(claim: object, settings: AuthSettings) -> list[Scope]:
     return [scope for scope in Scope if scope.value in names]
 
 
+LOCAL_CLIENTS = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+"""The addresses of this machine's own clients. Not all of 127.0.0.0/8: a sidecar proxy (e.g.
+Istio's, from 127.0.0.6) forwards other hosts' requests from there."""
+
+
 def is_loopback(request: Request) -> bool:
+    """Whether the request comes from this machine's own client (127.0.0.1 or ::1)."""
     if request.client is None:
         return False
     try:
-        return ipaddress.ip_address(request.client.host).is_loopback
+        return ipaddress.ip_address(request.client.host) in LOCAL_CLIENTS
     except ValueError:
         return False
 

@@ -51,8 +51,9 @@ class AuthSettings(BaseModel):
     )
     allow_anonymous_localhost: bool = Field(
         False,
-        description="Development only: requests from 127.0.0.1/::1 without credentials get "
-        "the admin scope. `make run` turns it on; never enable it in a deployment.",
+        description="Development only: requests from 127.0.0.1 or ::1 (not the rest of "
+        "127.0.0.0/8, where sidecar proxies connect from) without credentials get the admin "
+        "scope. Refused at start unless `APP_ENVIRONMENT=dev`; `make run` turns it on.",
     )
     oidc_issuer: str | None = Field(
         None, description="OIDC issuer (`iss`) of accepted bearer JWTs; unset: JWTs refused."
@@ -284,7 +285,11 @@ class Settings(BaseSettings):
         env_prefix="APP_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
-    environment: Literal["dev", "prod"] = Field("dev", description="`dev` or `prod`.")
+    environment: Literal["dev", "prod"] = Field(
+        "dev",
+        description="`dev` (development: allows anonymous localhost, declares the sample "
+        "every-minute job) or `prod` (the image and the Kubernetes base set it).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Level of the service's logs."
     )
@@ -304,6 +309,15 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+
+    @model_validator(mode="after")
+    def _anonymous_only_in_development(self) -> Settings:
+        if self.auth.allow_anonymous_localhost and self.environment != "dev":
+            raise ValueError(
+                "auth.allow_anonymous_localhost is for development only: it needs "
+                "environment=dev (APP_ENVIRONMENT=dev)"
+            )
+        return self
 
     @property
     def sample_every_minute(self) -> bool:

@@ -240,6 +240,8 @@ def _assert_never_logged(
         (True, ("::1", 50000), 200),
         (True, REMOTE, 401),
         (True, ("192.168.1.20", 50000), 401),
+        (True, ("127.0.0.6", 50000), 401),  # a sidecar proxy forwards others from there
+        (True, ("127.0.1.1", 50000), 401),
         (True, ("testclient", 50000), 401),
     ],
 )

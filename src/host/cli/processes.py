@@ -8,6 +8,7 @@ import signal
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from host.cli.runner import fail, load_settings, open_backend
 from host.container import Container, create_container
@@ -32,11 +33,22 @@ def serve(
     settings = load_settings(**({} if migrate is None else {"migrate_on_start": migrate}))
     from host.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    config = server_config(create_app(settings), settings, host=host, port=port)
+    uvicorn.Server(config).run()
+
+
+def server_config(
+    app: FastAPI, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """How `serve` runs `app`: the address, the proxies trusted for `X-Forwarded-*`
+    (whose client address authentication judges), the graceful shutdown."""
+    return uvicorn.Config(
+        app,
         host=host or settings.http.host,
-        port=port or settings.http.port,
+        port=settings.http.port if port is None else port,
         log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.http.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5,
     )
 
