@@ -55,6 +55,11 @@ class AuthSettings(BaseModel):
         "127.0.0.0/8, where sidecar proxies connect from) without credentials get the admin "
         "scope. Refused at start unless `APP_ENVIRONMENT=dev`; `make run` turns it on.",
     )
+    details_scope: Scope = Field(
+        Scope.WRITE,
+        description="Lowest scope that sees a job's details: tracebacks, log lines and its "
+        "result (API and dashboard); callers below it see the job without them.",
+    )
     oidc_issuer: str | None = Field(
         None, description="OIDC issuer (`iss`) of accepted bearer JWTs; unset: JWTs refused."
     )

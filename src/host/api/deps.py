@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from application.jobs import JobAdmin, JobService
-from host.auth import require
+from host.auth import Principal, require
 from host.container import Container
 from host.settings import Scope
 from infrastructure.jobs.clock import Clock
@@ -40,3 +40,11 @@ Now = Annotated[Clock, Depends(clock)]
 READ = Depends(require(Scope.READ))
 WRITE = Depends(require(Scope.WRITE))
 ADMIN = Depends(require(Scope.ADMIN))
+
+
+def sees_details(request: Request, caller: Annotated[Principal, READ]) -> bool:
+    """Whether the caller's scope shows a job's tracebacks, log lines and result."""
+    return caller.allows(container_of(request).settings().auth.details_scope)
+
+
+SeesDetails = Annotated[bool, Depends(sees_details)]

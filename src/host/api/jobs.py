@@ -18,7 +18,7 @@ from application.jobs import (
     JobState,
     JSONValue,
 )
-from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now
+from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now, SeesDetails
 from host.api.inputs import Instant, Name, QueueName, unstorable_argument
 from host.api.problems import problem_responses
 from host.api.schemas.jobs import (
@@ -32,6 +32,7 @@ from host.api.schemas.jobs import (
     JobPageOut,
     JobSummaryOut,
 )
+from host.job_details import without_details
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -85,9 +86,14 @@ async def enqueue(
 
 
 @router.get("/jobs/{job_id}", dependencies=[READ], responses=problem_responses(404, 422))
-async def get_job(job_id: JobIdPath, jobs: Jobs) -> JobOut:
-    """A job: its state and history, attempts, last error, progress, log lines and result."""
-    return JobOut.of(await jobs.get(JobId(job_id)))
+async def get_job(job_id: JobIdPath, jobs: Jobs, details: SeesDetails) -> JobOut:
+    """A job: its state and history, attempts, last error, progress, log lines and result.
+    Tracebacks, log lines and the result need `APP_AUTH__DETAILS_SCOPE` (write by default);
+    without it they are left out and `details_hidden` is true."""
+    job = await jobs.get(JobId(job_id))
+    if details:
+        return JobOut.of(job)
+    return JobOut.of(without_details(job), details_hidden=True)
 
 
 @router.get(

@@ -28,7 +28,10 @@ from application.jobs import (
 from host.dashboard import filters, views
 from host.dashboard.live import Snapshot
 from host.dashboard.security import DashboardError
+from host.dashboard.sessions import Viewer
 from host.dashboard.site import Dashboard, Reader, Site
+from host.job_details import without_details
+from host.settings import Scope
 
 PAGE_SIZE = 50
 DAY = dt.timedelta(days=1)
@@ -83,7 +86,7 @@ async def jobs_list(request: Request, site: Site, viewer: Reader) -> HTMLRespons
 
 @router.get("/job/{job_id}")
 async def job_detail(request: Request, site: Site, viewer: Reader, job_id: str) -> HTMLResponse:
-    job = await _job(site, job_id)
+    job = _as_seen(site, viewer, await _job(site, job_id))
     admin = site.container.admin()
     # Independent reads, each on a connection of its own: they overlap.
     explanation, continuations, batch = await asyncio.gather(
@@ -101,6 +104,7 @@ async def job_detail(request: Request, site: Site, viewer: Reader, job_id: str) 
         batch=batch,
         steps=views.timeline(job, site.container.clock().now()),
         failures=views.failures(job),
+        details_scope=_details_scope(site, viewer),
     )
 
 
@@ -145,7 +149,9 @@ async def events(
 ) -> StreamingResponse:
     """Server-sent events: the overview's parts, or (with `job`) one job's live part."""
     job_id = None if job is None else (await _job(site, job)).id
-    render = (lambda s: _job_events(site, job_id, s)) if job_id else lambda s: _overview(site, s)
+    render = (
+        (lambda s: _job_events(site, viewer, job_id, s)) if job_id else lambda s: _overview(site, s)
+    )
     return StreamingResponse(
         site.feed.stream(job_id, render),
         media_type="text/event-stream",
@@ -161,11 +167,13 @@ def _overview(site: Dashboard, snapshot: Snapshot) -> Iterable[tuple[str, str]]:
         yield name, site.fragment(f"partials/{name}.html", snap=snapshot, bars=bars)
 
 
-def _job_events(site: Dashboard, job_id: JobId, snapshot: Snapshot) -> Iterable[tuple[str, str]]:
+def _job_events(
+    site: Dashboard, viewer: Viewer, job_id: JobId, snapshot: Snapshot
+) -> Iterable[tuple[str, str]]:
     detail = snapshot.jobs.get(job_id)
     if detail is None:
         return
-    job = detail.view
+    job = _as_seen(site, viewer, detail.view)
     yield (
         "job-live",
         site.fragment(
@@ -175,8 +183,19 @@ def _job_events(site: Dashboard, job_id: JobId, snapshot: Snapshot) -> Iterable[
             steps=views.timeline(job, snapshot.at),
             failures=views.failures(job),
             now=snapshot.at,
+            details_scope=_details_scope(site, viewer),
         ),
     )
+
+
+def _details_scope(site: Dashboard, viewer: Viewer) -> Scope | None:
+    """The scope the viewer lacks to see a job's details (None: they see them)."""
+    needed = site.container.settings().auth.details_scope
+    return None if viewer.can(needed) else needed
+
+
+def _as_seen(site: Dashboard, viewer: Viewer, job: JobView) -> JobView:
+    return job if _details_scope(site, viewer) is None else without_details(job)
 
 
 async def _job(site: Dashboard, job_id: str) -> JobView:

@@ -154,10 +154,16 @@ class JobOut(View):
     parent_id: UUID | None
     batch_id: UUID | None
     recurring_id: str | None
+    details_hidden: bool = Field(
+        False,
+        description="Tracebacks, log lines and the result are left out: they need a higher "
+        "scope (`APP_AUTH__DETAILS_SCOPE`).",
+    )
 
     @classmethod
-    def of(cls, job: JobView) -> Self:
+    def of(cls, job: JobView, *, details_hidden: bool = False) -> Self:
         return cls(
+            details_hidden=details_hidden,
             id=job.id,
             handler=job.handler,
             args=job.args,

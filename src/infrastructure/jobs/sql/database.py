@@ -33,6 +33,9 @@ def default_schema(url: str | sa.URL) -> str | None:
 def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     """A SQLAlchemy engine set up for the job store; a SQLite file's folder is created."""
     parsed = sa.make_url(url)
+    # A failed statement's error (logged, and kept in a job's error) never quotes its bind
+    # parameters: they hold job payloads.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
     odbc_mysql = parsed.get_driver_name() == "pyodbc" and parsed.get_backend_name() in (
