@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, params, status
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from host.settings import AuthSettings, Scope
@@ -229,27 +230,67 @@ def authenticator_of(request: Request) -> Authenticator:
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits callers with `scope` or a higher one and returns them.
 
-    Use it as `dependencies=[Depends(require(Scope.READ))]` or as a parameter.
+    Use it as `dependencies=[Depends(require(Scope.READ))]` or as a parameter; routes with a
+    body also need `AuthenticatedRoute`, so that authentication comes before the body.
     """
 
     async def check(
         request: Request,
-        authenticator: Annotated[Authenticator, Depends(authenticator_of)],
-        api_key: Annotated[str | None, Depends(api_key_scheme)],
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        # Declared for the OpenAPI security schemes; `admit` reads the same headers.
+        _api_key: Annotated[str | None, Depends(api_key_scheme)],
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ) -> Principal:
-        token = bearer.credentials if bearer is not None else None
-        principal = await authenticator.authenticate(request, api_key, token)
-        request.state.principal = principal.name
-        if not principal.allows(scope):
-            logger.info(
-                "%s (scope %s) denied a %s route",
-                principal.name,
-                principal.scope,
-                scope,
-                extra={"action": "auth_denied", "principal": principal.name},
-            )
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {scope} scope")
-        return principal
+        return await admit(request, scope)
 
+    check.needed_scope = scope  # type: ignore[attr-defined]
     return check
+
+
+async def admit(request: Request, scope: Scope) -> Principal:
+    """The caller of `request` if their scope is `scope` or higher, authenticated once per
+    request.
+
+    Raises:
+        HTTPException: 401 without usable credentials, 403 with too low a scope.
+    """
+    principal: Principal | None = getattr(request.state, "caller", None)
+    if principal is None:
+        bearer = await bearer_scheme(request)
+        token = bearer.credentials if bearer is not None else None
+        api_key = await api_key_scheme(request)
+        principal = await authenticator_of(request).authenticate(request, api_key, token)
+        request.state.caller = principal
+        request.state.principal = principal.name
+    if not principal.allows(scope):
+        logger.info(
+            "%s (scope %s) denied a %s route",
+            principal.name,
+            principal.scope,
+            scope,
+            extra={"action": "auth_denied", "principal": principal.name},
+        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {scope} scope")
+    return principal
+
+
+class AuthenticatedRoute(APIRoute):
+    """A route that admits its caller before its body is read: FastAPI parses a JSON body
+    before it runs any dependency, so anonymous callers would get 422 for a bad body instead
+    of 401, and learn about the route's input from a service they may not use."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        needed = _needed_scope(self.dependencies)
+        if needed is None or self.body_field is None:
+            return handler
+
+        async def admitted_first(request: Request) -> Response:
+            await admit(request, needed)
+            return await handler(request)
+
+        return admitted_first
+
+
+def _needed_scope(dependencies: list[params.Depends]) -> Scope | None:
+    scopes = [getattr(d.dependency, "needed_scope", None) for d in dependencies]
+    return max((s for s in scopes if s is not None), key=_RANK.__getitem__, default=None)

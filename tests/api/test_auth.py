@@ -66,6 +66,7 @@ REQUIRED: dict[tuple[str, str], Scope | str] = {
 }
 """Every route of the app and the scope it needs ("open": anyone)."""
 
+JSON = {"content-type": "application/json"}
 RANK = {scope: rank for rank, scope in enumerate(Scope)}
 RECURRING = {"cron": "0 3 * * *", "handler": "HeartbeatJobs.beat"}
 BODIES: dict[tuple[str, str], Any] = {
@@ -253,6 +254,19 @@ async def test_anonymous_callers_are_admitted_only_from_loopback_when_enabled(
         response = await anonymous.put("/api/recurring/local", json=RECURRING)
 
     assert response.status_code == status
+
+
+async def test_bodies_are_read_only_after_authentication(app: FastAPI) -> None:
+    body_routes = [(m, p) for m, p in sorted(api_routes_of(app)) if (m, p) in BODIES]
+    async with client_of(app, None) as anonymous, client_of(app, KEYS[Scope.READ]) as reader:
+        for method, path in body_routes:
+            url = path.format(recurring_id="anything")
+            for client, status in ((anonymous, 401), (reader, 403)):
+                response = await client.request(method, url, content=b"{not json", headers=JSON)
+
+                assert response.status_code == status, f"{method} {path}"
+
+    assert len(body_routes) == 4
 
 
 async def test_credentials_sent_from_loopback_are_still_checked(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -360,6 +362,21 @@ async def test_cursor_of_another_sort_order_is_refused(client: httpx.AsyncClient
     response = await client.get("/api/jobs", params={"cursor": cursor, "sort": "state_at"})
 
     assert_problem(response, 422)
+
+
+async def test_cursor_at_the_edge_of_the_calendar_is_refused(client: httpx.AsyncClient) -> None:
+    job_id = "0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+    for sort, at in [
+        ("-created_at", "0001-01-01T00:00:00+14:00"),
+        ("-created_at", "9999-12-31T23:59:59-14:00"),
+        ("created_at", "0001-01-01T00:00:00+00:00"),
+    ]:
+        raw = json.dumps([sort, at, job_id]).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        params = {"cursor": cursor, "sort": sort}
+
+        problem = assert_problem(await client.get("/api/jobs", params=params), 422)
+        assert problem["type"].endswith("invalid-query")
 
 
 # --- bulk actions ----------------------------------------------------------------------------

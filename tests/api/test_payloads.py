@@ -120,6 +120,16 @@ async def test_unstorable_json_arguments_are_refused_naming_them(
     assert assert_problem(named_surrogate, 422)["argument"] == "message"
 
 
+async def test_a_lone_surrogate_in_an_argument_name_is_named_escaped(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{"handler": "NotificationJobs.notify", "kwargs": {"\\ud800": 1}}'
+
+    response = await client.post("/api/jobs", content=body, headers=JSON)
+
+    assert assert_problem(response, 422)["argument"] == "\\ud800"
+
+
 async def test_strings_the_database_cannot_store_are_refused(client: httpx.AsyncClient) -> None:
     for body in (
         {"handler": "HeartbeatJobs.beat", "queue": "a\0b"},

@@ -30,7 +30,7 @@ async def test_defined_recurring_job_shows_its_next_five_fire_times(
     defined = await put(client, "nightly", **NIGHTLY, misfire={"kind": "skip"})
 
     shown = (await client.get("/api/recurring/nightly")).json()
-    listed = {r["id"]: r for r in (await client.get("/api/recurring")).json()}
+    listed = {r["id"]: r for r in (await client.get("/api/recurring")).json()["items"]}
 
     assert shown == listed["nightly"] == defined
     assert shown["misfire"] == {"kind": "skip", "limit": 100, "grace_seconds": 60.0}
@@ -112,7 +112,7 @@ async def test_removed_recurring_job_is_gone(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 204
     assert_problem(await client.get("/api/recurring/nightly"), 404)
-    assert "nightly" not in {r["id"] for r in (await client.get("/api/recurring")).json()}
+    assert "nightly" not in {r["id"] for r in (await client.get("/api/recurring")).json()["items"]}
 
 
 async def test_unknown_recurring_job_is_not_found_by_any_action(
@@ -126,3 +126,30 @@ async def test_unknown_recurring_job_is_not_found_by_any_action(
         await client.post("/api/recurring/ghost/resume"),
     ):
         assert assert_problem(response, 404)["type"].endswith("recurring-job-not-found")
+
+
+async def test_the_list_comes_in_pages_by_id(client: httpx.AsyncClient) -> None:
+    for recurring_id in ("r3", "r1", "r5", "r2", "r4"):
+        await put(client, recurring_id, **NIGHTLY)
+
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/recurring", params=params)).json()
+        pages.append([item["id"] for item in page["items"]])
+        if (cursor := page["next_cursor"]) is None:
+            break
+
+    listed = [recurring_id for page in pages for recurring_id in page]
+    assert listed == sorted(set(listed))  # the service's own recurring jobs are listed too
+    assert {"r1", "r2", "r3", "r4", "r5"} <= set(listed)
+    assert len(pages) >= 3 and all(len(page) == 2 for page in pages[:-1])
+    assert (await client.get("/api/recurring", params={"limit": 501})).status_code == 422
+
+
+async def test_host_dependent_time_zones_are_refused(client: httpx.AsyncClient) -> None:
+    for zone in ("localtime", "Factory", "posixrules"):
+        response = await client.put("/api/recurring/local", json={**NIGHTLY, "timezone": zone})
+
+        assert_problem(response, 422)

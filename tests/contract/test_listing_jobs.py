@@ -18,6 +18,7 @@ from application.jobs import (
     MinuteCount,
     RetryPolicy,
 )
+from infrastructure.jobs.engine.model import as_in_arguments_json
 from tests.contract.conftest import START, Engine
 from tests.contract.handlers import Recorder, Registered
 
@@ -168,7 +169,8 @@ async def test_text_filter_matches_literally_and_with_case(engine: Engine) -> No
     for search in SEARCHES:
         found = await listed_ids(engine, JobFilter(text=search))
 
-        literal = {job_id for text, job_id in created.items() if search in stored_json(text)}
+        stored = as_in_arguments_json(search)
+        literal = {job_id for text, job_id in created.items() if stored in stored_json(text)}
         assert found == literal, search
         assert await engine.store.count_jobs(JobFilter(text=search)) == len(literal), search
 
@@ -188,6 +190,22 @@ async def test_text_filter_wildcards_and_quotes_do_not_widen_the_match(engine: E
     assert await found("' OR 1=1 --") == {"' OR 1=1 --"}
     assert await found("' OR '1'='1") == set()
     assert await engine.store.count_jobs(ALL) == len(TEXTS)  # nothing was dropped
+
+
+async def test_text_filter_matches_non_ascii_text(engine: Engine) -> None:
+    texts = ["café", "cafe", "naïve 🙂", "日本語", "Ünïcode"]
+    created = {text: await engine.jobs.enqueue(Recorder.anything, text) for text in texts}
+
+    async def found(search: str) -> set[str]:
+        ids = await listed_ids(engine, JobFilter(text=search))
+        return {text for text, job_id in created.items() if job_id in ids}
+
+    assert await found("café") == {"café"}
+    assert await found("caf") == {"café", "cafe"}
+    assert await found("🙂") == {"naïve 🙂"}
+    assert await found("日本") == {"日本語"}
+    assert await found("ünï") == set()  # case-sensitive, as for ASCII
+    assert await engine.store.count_jobs(JobFilter(text="é")) == 1
 
 
 # --- sorting and keyset pages ------------------------------------------------------------------

@@ -93,6 +93,21 @@ async def test_list_recurring_is_ordered_by_id(engine: Engine) -> None:
     assert [r.id for r in await engine.jobs.list_recurring()] == ["a", "b", "c"]
 
 
+async def test_list_recurring_pages_by_id(engine: Engine) -> None:
+    for recurring_id in ("d", "b", "c", "a", "e"):
+        await engine.jobs.add_or_update_recurring(recurring_id, "0 * * * *", Recorder.record, 1)
+
+    async def page(after: str | None) -> list[str]:
+        return [r.id for r in await engine.jobs.list_recurring(after=after, limit=2)]
+
+    assert [await page(None), await page("b"), await page("d"), await page("e")] == [
+        ["a", "b"],
+        ["c", "d"],
+        ["e"],
+        [],
+    ]
+
+
 async def test_get_pause_resume_trigger_of_unknown_recurring_job_raise(engine: Engine) -> None:
     for call in (
         engine.jobs.get_recurring,

@@ -47,7 +47,8 @@ class JobSort(StrEnum):
 class JobFilter:
     """Which jobs a list or a bulk action covers; unset fields match every job.
 
-    `text` matches a substring of the job's arguments as stored JSON (case-sensitive).
+    `text` matches a substring of the job's arguments as JSON (case-sensitive; non-ASCII
+    characters match themselves, whatever escapes the store writes).
     `created_from` is inclusive, `created_to` exclusive. `parent_id` keeps a job's
     continuations; `retries` keeps only scheduled jobs that failed before: failed attempts
     waiting for their next try.

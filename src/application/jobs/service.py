@@ -205,8 +205,11 @@ class JobService(Protocol):
     async def get_recurring(self, recurring_id: str) -> RecurringView:
         """Raises RecurringJobNotFound when no recurring job has this id."""
 
-    async def list_recurring(self) -> list[RecurringView]:
-        """Every recurring job, ordered by id."""
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringView]:
+        """Recurring jobs ordered by id: those after the id `after` (all without it), at
+        most `limit` of them (all without it)."""
 
     async def get_batch(self, batch_id: BatchId) -> BatchView:
         """Raises BatchNotFound when no batch has this id."""

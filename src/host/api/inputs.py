@@ -47,9 +47,14 @@ def _in_utc_range(value: dt.datetime) -> dt.datetime:
     return utc
 
 
+HOST_DEPENDENT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+"""Names some systems' zone databases hold that are no place: `localtime` is whatever the
+host is set to (replicas may differ), `Factory` a placeholder."""
+
+
 @cache
 def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - HOST_DEPENDENT_ZONES
 
 
 def _known_time_zone(name: str) -> str:

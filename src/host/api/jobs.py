@@ -32,9 +32,10 @@ from host.api.schemas.jobs import (
     JobPageOut,
     JobSummaryOut,
 )
+from host.auth import AuthenticatedRoute
 from host.job_details import without_details
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+router = APIRouter(prefix="/api", tags=["jobs"], route_class=AuthenticatedRoute)
 
 JobIdPath = Annotated[UUID, Path(description="The job's id.")]
 

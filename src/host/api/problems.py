@@ -112,7 +112,7 @@ def problem_response(
         **extensions,
     )
     return JSONResponse(
-        problem.model_dump(mode="json", exclude_none=True),
+        _printable(problem.model_dump(mode="json", exclude_none=True)),
         status_code=status,
         headers=headers,
         media_type=PROBLEM_MEDIA_TYPE,
@@ -187,6 +187,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         extra={"action": "request_failed"},
     )
     return problem_response(request, 500, detail="an unexpected error occurred; it is logged")
+
+
+def _printable(value: Any) -> Any:
+    """`value` with lone surrogates (valid in JSON input, not encodable in UTF-8) written as
+    escapes: a problem may quote the caller's input, such as an argument's name."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    return value
 
 
 def _phrase(status: int) -> str:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from application.jobs import Cron, MisfirePolicy, RecurringJobNotFound, RecurringView
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs
 from host.api.inputs import NO_NUL
 from host.api.jobs import check_storable
 from host.api.problems import problem_responses
-from host.api.schemas.recurring import RecurringOut, RecurringRequest, TriggeredOut
+from host.api.schemas.recurring import (
+    RecurringOut,
+    RecurringPageOut,
+    RecurringRequest,
+    TriggeredOut,
+)
+from host.auth import AuthenticatedRoute
 
-router = APIRouter(prefix="/api/recurring", tags=["recurring"])
+router = APIRouter(prefix="/api/recurring", tags=["recurring"], route_class=AuthenticatedRoute)
 
 NEXT_FIRE_TIMES = 5
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
 
 RecurringIdPath = Annotated[
     str,
@@ -27,10 +36,22 @@ def _out(admin: Admin, recurring: RecurringView) -> RecurringOut:
     return RecurringOut.of(recurring, admin.next_fire_times(recurring, NEXT_FIRE_TIMES))
 
 
-@router.get("", dependencies=[READ], responses=problem_responses())
-async def list_recurring(jobs: Jobs, admin: Admin) -> list[RecurringOut]:
-    """Every recurring job, ordered by id, each with its next five fire times."""
-    return [_out(admin, recurring) for recurring in await jobs.list_recurring()]
+@router.get("", dependencies=[READ], responses=problem_responses(422))
+async def list_recurring(
+    jobs: Jobs,
+    admin: Admin,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NO_NUL, description="`next_cursor`."),
+    ] = None,
+) -> RecurringPageOut:
+    """A page of recurring jobs, ordered by id, each with its next five fire times (pass the
+    previous page's `next_cursor` as `cursor` for the next)."""
+    page = await jobs.list_recurring(after=cursor, limit=limit)
+    # Fire times of rare schedules take long to find: computed off the event loop.
+    items = await asyncio.to_thread(lambda: [_out(admin, recurring) for recurring in page])
+    return RecurringPageOut(items=items, next_cursor=page[-1].id if len(page) == limit else None)
 
 
 @router.get("/{recurring_id}", dependencies=[READ], responses=problem_responses(404, 422))

@@ -110,6 +110,14 @@ class RecurringOut(View):
         )
 
 
+class RecurringPageOut(View):
+    """A page of recurring jobs; pass `next_cursor` as `cursor` for the next one (null: last
+    page)."""
+
+    items: list[RecurringOut]
+    next_cursor: str | None
+
+
 class TriggeredOut(View):
     """The job a trigger created."""
 

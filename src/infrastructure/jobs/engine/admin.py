@@ -263,6 +263,10 @@ class EngineJobAdmin:
         return replace(facts, servers=servers, ahead=ahead)
 
 
+_CURSOR_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CURSOR_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
 def _sort_key(job: JobSummary, sort: JobSort) -> dt.datetime:
     return job.created_at if sort in (JobSort.NEWEST, JobSort.OLDEST) else job.state_at
 
@@ -278,9 +282,14 @@ def _decode_cursor(cursor: str, sort: JobSort) -> tuple[dt.datetime, JobId]:
         order, at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key = dt.datetime.fromisoformat(at)
         parsed = (key, JobId(UUID(job_id)))
-    except (ValueError, TypeError, AttributeError, RecursionError, binascii.Error):
+        # Our cursors hold instants of this epoch, in UTC; any other was forged or damaged
+        # (and one at the edge of the calendar overflows on its way to the database).
+        utc = key.astimezone(dt.UTC) if key.tzinfo is not None else None
+    except (ValueError, TypeError, AttributeError, RecursionError, OverflowError, binascii.Error):
         # AttributeError: an id that is no string; RecursionError: deeply nested JSON
         raise InvalidQuery("the cursor is malformed; start again without it") from None
-    if order != sort.value or key.tzinfo is None:
+    if order != sort.value or utc is None:
         raise InvalidQuery(f"the cursor belongs to another list than one sorted by {sort.value}")
-    return parsed
+    if not _CURSOR_EARLIEST <= utc < _CURSOR_LATEST:
+        raise InvalidQuery("the cursor is malformed; start again without it")
+    return utc, parsed[1]

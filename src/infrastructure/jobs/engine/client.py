@@ -295,8 +295,11 @@ class EngineJobService:
     async def get_recurring(self, recurring_id: str) -> RecurringView:
         return recurring_view(await self._recurring(recurring_id))
 
-    async def list_recurring(self) -> list[RecurringView]:
-        return [recurring_view(r) for r in await self._store.list_recurring()]
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringView]:
+        found = await self._store.list_recurring(after=after, limit=limit)
+        return [recurring_view(r) for r in found]
 
     async def _recurring(self, recurring_id: str) -> RecurringJob:
         definition = await self._store.get_recurring(recurring_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
@@ -18,6 +19,13 @@ from application.jobs import (
     LogLine,
     RetryPolicy,
 )
+
+
+def as_in_arguments_json(text: str) -> str:
+    """`text` as it appears in the stored arguments JSON, which writes each non-ASCII
+    character as an escape (`é` as `\\u00e9`): what a text filter looks for, so that it
+    matches non-ASCII text in rows old and new alike."""
+    return "".join(char if char.isascii() else json.dumps(char)[1:-1] for char in text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -199,7 +199,10 @@ class JobSchedule(Protocol):
 
     async def get_recurring(self, recurring_id: str) -> RecurringJob | None: ...
 
-    async def list_recurring(self) -> list[RecurringJob]: ...
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringJob]:
+        """Ordered by id: those after the id `after`, at most `limit` (None: no bound)."""
 
     async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
         """Unpaused recurring jobs whose next run is at or before `now`."""

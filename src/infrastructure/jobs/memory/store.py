@@ -23,7 +23,7 @@ from application.jobs import (
     JobView,
     MinuteCount,
 )
-from infrastructure.jobs.engine.model import Job, RecurringJob, ServerInfo
+from infrastructure.jobs.engine.model import Job, RecurringJob, ServerInfo, as_in_arguments_json
 from infrastructure.jobs.engine.storage import TransactionalStore
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.engine.views import SORTS, job_view
@@ -178,8 +178,11 @@ class InMemoryJobStore(TransactionalStore):
     async def get_recurring(self, recurring_id: str) -> RecurringJob | None:
         return self._data.recurring.get(recurring_id)
 
-    async def list_recurring(self) -> list[RecurringJob]:
-        return [self._data.recurring[key] for key in sorted(self._data.recurring)]
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringJob]:
+        ids = [key for key in sorted(self._data.recurring) if after is None or key > after]
+        return [self._data.recurring[key] for key in ids[:limit]]
 
     async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
         due = [
@@ -244,7 +247,7 @@ def _matches(job: Job, where: JobFilter) -> bool:
         where.parent_id is None or job.parent_id == where.parent_id,
         where.created_from is None or job.created_at >= where.created_from,
         where.created_to is None or job.created_at < where.created_to,
-        not where.text or where.text in _arguments_json(job),
+        not where.text or as_in_arguments_json(where.text) in _arguments_json(job),
         not where.retries or (job.state is JobState.SCHEDULED and job.attempt > 0),
     )
     return all(checks)

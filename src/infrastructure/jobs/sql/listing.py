@@ -28,6 +28,7 @@ from application.jobs import (
     JobSummary,
     MinuteCount,
 )
+from infrastructure.jobs.engine.model import as_in_arguments_json
 from infrastructure.jobs.engine.views import SORTS
 from infrastructure.jobs.sql.tables import UTCDateTime
 
@@ -164,7 +165,8 @@ def matching(jobs: sa.Table, where: JobFilter) -> list[sa.ColumnElement[Any]]:
     }
     conditions += [c[name] == value for name, value in equal.items() if value is not None]
     if where.text:
-        conditions.append(_HasText(c.payload, like_pattern(where.text), where.text))
+        text = as_in_arguments_json(where.text)
+        conditions.append(_HasText(c.payload, like_pattern(text), text))
     if where.created_from is not None:
         conditions.append(c.created_at >= where.created_from)
     if where.created_to is not None:

@@ -94,8 +94,13 @@ def get_recurring(conn: sa.Connection, tables: JobTables, recurring_id: str) -> 
     return None if found is None else rows.recurring_of(found)
 
 
-def list_recurring(conn: sa.Connection, tables: JobTables) -> list[RecurringJob]:
-    query = sa.select(tables.recurring).order_by(tables.recurring.c.id)
+def list_recurring(
+    conn: sa.Connection, tables: JobTables, *, after: str | None, limit: int | None
+) -> list[RecurringJob]:
+    table = tables.recurring
+    query = sa.select(table).order_by(table.c.id).limit(limit)
+    if after is not None:
+        query = query.where(table.c.id > after)
     return [rows.recurring_of(row) for row in conn.execute(query).mappings()]
 
 

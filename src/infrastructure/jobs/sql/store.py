@@ -232,8 +232,12 @@ class SQLAlchemyJobStore(TransactionalStore):
     async def get_recurring(self, recurring_id: str) -> RecurringJob | None:
         return await self._run(lambda conn: reads.get_recurring(conn, self.tables, recurring_id))
 
-    async def list_recurring(self) -> list[RecurringJob]:
-        return await self._run(lambda conn: reads.list_recurring(conn, self.tables))
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringJob]:
+        return await self._run(
+            lambda conn: reads.list_recurring(conn, self.tables, after=after, limit=limit)
+        )
 
     async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
         return await self._run(lambda conn: reads.due_recurring(conn, self.tables, now, limit))
