@@ -19,6 +19,10 @@ MYSQL_ODBC_FOUND_ROWS = 2
 """MariaDB/MySQL Connector/ODBC option flag: UPDATE row counts count matched rows, as the
 store's compare-and-set writes expect (PyMySQL's dialect sets the same flag)."""
 
+READ_ONLY_OPTION = "jobs_read_only"
+"""An execution option of a connection whose transaction only reads: SQLite then begins it
+deferred, taking no write lock."""
+
 
 def default_schema(url: str | sa.URL) -> str | None:
     """The schema of the job tables when none is configured: `jobs` on SQL Server, none (the
@@ -106,6 +110,9 @@ def _sqlite_engine(url: sa.URL, **kwargs: Any) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock at once, so it waits for it (busy
+        # timeout) instead of failing when a read turns into a write; a read takes none.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -77,6 +77,10 @@ class SQLAlchemyJobStore(TransactionalStore):
     async def _run(self, work: Callable[[sa.Connection], T]) -> T:
         return await self._runner.run(work)
 
+    async def _read(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run `work`, which only reads (on SQLite, without taking the write lock)."""
+        return await self._runner.run(work, read_only=True)
+
     async def wait_for_work(self, max_seconds: float) -> None:
         await self._wakeup.wait(max_seconds)
 
@@ -169,10 +173,10 @@ class SQLAlchemyJobStore(TransactionalStore):
 
     # --- reads ---------------------------------------------------------------------------
     async def get(self, job_id: JobId) -> JobView | None:
-        return await self._run(lambda conn: reads.get(conn, self.tables, job_id))
+        return await self._read(lambda conn: reads.get(conn, self.tables, job_id))
 
     async def get_batch(self, batch_id: BatchId) -> BatchView | None:
-        return await self._run(lambda conn: reads.get_batch(conn, self.tables, batch_id))
+        return await self._read(lambda conn: reads.get_batch(conn, self.tables, batch_id))
 
     async def list_jobs(
         self,
@@ -188,62 +192,62 @@ class SQLAlchemyJobStore(TransactionalStore):
                 conn, self.tables.jobs, where, sort=sort, limit=limit, after=after
             )
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def count_jobs(self, where: JobFilter) -> int:
         def work(conn: sa.Connection) -> int:
             self.dialect.plan_with_values(conn)
             return listing.count_jobs(conn, self.tables.jobs, where)
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def count_by_state(self) -> dict[JobState, int]:
-        return await self._run(lambda conn: listing.count_by_state(conn, self.tables.jobs))
+        return await self._read(lambda conn: listing.count_by_state(conn, self.tables.jobs))
 
     async def finished_per_minute(
         self, *, since: dt.datetime, until: dt.datetime
     ) -> list[MinuteCount]:
-        return await self._run(
+        return await self._read(
             lambda conn: listing.finished_per_minute(
                 conn, self.tables.history, since=since, until=until
             )
         )
 
     async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]:
-        return await self._run(lambda conn: listing.queue_lengths(conn, self.tables.jobs))
+        return await self._read(lambda conn: listing.queue_lengths(conn, self.tables.jobs))
 
     async def running_by_server(self) -> dict[str, int]:
-        return await self._run(lambda conn: listing.running_by_server(conn, self.tables.jobs))
+        return await self._read(lambda conn: listing.running_by_server(conn, self.tables.jobs))
 
     async def enqueued_ahead(self, queue: str, *, before: dt.datetime) -> int:
-        return await self._run(
+        return await self._read(
             lambda conn: listing.enqueued_ahead(conn, self.tables.jobs, queue, before)
         )
 
     async def list_batches(self, limit: int) -> list[BatchView]:
-        return await self._run(lambda conn: reads.list_batches(conn, self.tables, limit))
+        return await self._read(lambda conn: reads.list_batches(conn, self.tables, limit))
 
     async def pulses(self, job_ids: Sequence[JobId]) -> dict[JobId, JobPulse]:
         ids = list(job_ids)
-        return await self._run(
+        return await self._read(
             lambda conn: listing.pulses(conn, self.tables.jobs, self.tables.logs, ids)
         )
 
     async def get_recurring(self, recurring_id: str) -> RecurringJob | None:
-        return await self._run(lambda conn: reads.get_recurring(conn, self.tables, recurring_id))
+        return await self._read(lambda conn: reads.get_recurring(conn, self.tables, recurring_id))
 
     async def list_recurring(
         self, *, after: str | None = None, limit: int | None = None
     ) -> list[RecurringJob]:
-        return await self._run(
+        return await self._read(
             lambda conn: reads.list_recurring(conn, self.tables, after=after, limit=limit)
         )
 
     async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
-        return await self._run(lambda conn: reads.due_recurring(conn, self.tables, now, limit))
+        return await self._read(lambda conn: reads.due_recurring(conn, self.tables, now, limit))
 
     async def list_servers(self) -> list[ServerInfo]:
-        return await self._run(lambda conn: reads.list_servers(conn, self.tables))
+        return await self._read(lambda conn: reads.list_servers(conn, self.tables))
 
     # --- plain writes --------------------------------------------------------------------
     async def remove_recurring(self, recurring_id: str) -> bool:

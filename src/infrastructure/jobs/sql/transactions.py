@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from infrastructure.jobs.sql.database import READ_ONLY_OPTION
 from infrastructure.jobs.sql.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -33,22 +34,31 @@ class TransactionRunner:
         self._wakeup = wakeup
         self._in_flight: set[asyncio.Future[Any]] = set()
 
-    async def run(self, work: Callable[[sa.Connection], T], *, session: object | None = None) -> T:
+    async def run(
+        self,
+        work: Callable[[sa.Connection], T],
+        *,
+        session: object | None = None,
+        read_only: bool = False,
+    ) -> T:
         """Run `work` in a transaction: the caller's `session` if given (which wakes workers
         when it commits), else one of its own in a worker thread, after which this process's
-        idle workers wake if it enqueued jobs."""
+        idle workers wake if it enqueued jobs. `read_only`: `work` writes nothing."""
         if session is not None:
             return await _run_in_session(session, work)
         enqueued = False
 
         def in_transaction() -> T:
             nonlocal enqueued
-            with self._database.begin() as conn:
-                try:
-                    result = work(conn)
-                finally:  # the flag lives on the pooled connection: never leave it behind
-                    enqueued = conn.info.pop(ENQUEUED_FLAG, False)
-                return result
+            with self._database.connect() as conn:
+                if read_only:
+                    conn.execution_options(**{READ_ONLY_OPTION: True})
+                with conn.begin():
+                    try:
+                        result = work(conn)
+                    finally:  # the flag lives on the pooled connection: never leave it behind
+                        enqueued = conn.info.pop(ENQUEUED_FLAG, False)
+                    return result
 
         for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
