@@ -25,6 +25,7 @@ from application.jobs import (
     MinuteCount,
     RecurringView,
 )
+from host.api.inputs import NO_NUL
 from host.dashboard import filters, views
 from host.dashboard.live import Snapshot
 from host.dashboard.security import DashboardError
@@ -109,12 +110,20 @@ async def job_detail(request: Request, site: Site, viewer: Reader, job_id: str) 
 
 
 @router.get("/recurring")
-async def recurring(request: Request, site: Site, viewer: Reader) -> HTMLResponse:
+async def recurring(
+    request: Request,
+    site: Site,
+    viewer: Reader,
+    after: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+) -> HTMLResponse:
     jobs, admin = site.container.jobs(), site.container.admin()
-    rows = []
-    for item in await jobs.list_recurring():
-        rows.append((item, admin.next_fire_times(item, 5), await _last_state(site, item)))
-    return site.page(request, "recurring.html", viewer, rows=rows)
+    items = await jobs.list_recurring(after=after, limit=PAGE_SIZE)
+    # Fire times of rare schedules take long to find: computed off the event loop.
+    fires = await asyncio.to_thread(lambda: [admin.next_fire_times(item, 5) for item in items])
+    states = [await _last_state(site, item) for item in items]
+    rows = list(zip(items, fires, states, strict=True))
+    next_after = items[-1].id if len(items) == PAGE_SIZE else None
+    return site.page(request, "recurring.html", viewer, rows=rows, next_after=next_after)
 
 
 @router.get("/batches")
