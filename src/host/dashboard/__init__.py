@@ -18,10 +18,11 @@ from host.settings import Settings
 
 
 def install(app: FastAPI, settings: Settings, container: Container) -> None:
-    """Serve the dashboard under `settings.dashboard.path`, if enabled."""
+    """Serve the dashboard under `settings.dashboard.path`, if enabled (after `create_app`
+    has set the app's authenticator)."""
     if not settings.dashboard.enabled:
         return
-    dashboard = Dashboard(settings, container)
+    dashboard = Dashboard(settings, container, app.state.authenticator)
     app.state.dashboard = dashboard
     for part in (pages.router, actions.router, signin.router):
         app.include_router(part, prefix=dashboard.base, include_in_schema=False)

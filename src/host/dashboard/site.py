@@ -45,10 +45,12 @@ def environment() -> jinja2.Environment:
 
 
 class Dashboard:
-    def __init__(self, settings: Settings, container: Container) -> None:
+    def __init__(
+        self, settings: Settings, container: Container, authenticator: Authenticator
+    ) -> None:
         self.settings = settings.dashboard
         self.base = self.settings.path
-        self.auth = DashboardAuth(settings, Authenticator(settings.auth))
+        self.auth = DashboardAuth(settings, authenticator)
         self.templates = environment()
         self.container = container
         self.feed = LiveFeed(
