@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 API_KEY_HEADER = "X-API-Key"
 JWKS_TIMEOUT_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
+MAX_KID_LENGTH = 256
+"""Longer key ids are refused unread (the negative cache keeps the ids it saw)."""
 REALM = "jobs-service"
 _RANK = {scope: rank for rank, scope in enumerate(Scope)}
 
@@ -163,8 +165,8 @@ class Authenticator:
             KeysUnavailable: the issuer's keys cannot be fetched.
         """
         kid = jwt.get_unverified_header(token).get("kid")
-        if not isinstance(kid, str):
-            raise jwt.InvalidTokenError("the token names no key")
+        if not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH:
+            raise jwt.InvalidTokenError("the token names no key the issuer could have")
         signing_key = await jwks.key(kid)
         if signing_key is None:
             raise jwt.InvalidTokenError("the issuer has no such key")
