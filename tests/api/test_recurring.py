@@ -153,3 +153,10 @@ async def test_host_dependent_time_zones_are_refused(client: httpx.AsyncClient) 
         response = await client.put("/api/recurring/local", json={**NIGHTLY, "timezone": zone})
 
         assert_problem(response, 422)
+
+
+async def test_hostile_list_cursors_are_no_server_error(client: httpx.AsyncClient) -> None:
+    for cursor in ("'; DROP TABLE jobs; --", "%", "é" * 200, "\U0001f642", "a\0b", "x" * 201):
+        response = await client.get("/api/recurring", params={"cursor": cursor})
+
+        assert response.status_code in (200, 422), cursor

@@ -26,6 +26,7 @@ def test_hostile_query_parameters_never_fail(live: LiveServer, value: str) -> No
     client, _ = live.signed_in(Scope.ADMIN)
     urls = [f"{BASE}/list?{field}={value}" for field in QUERY_FIELDS]
     urls += [f"{BASE}?range={value}", f"{BASE}/retries?cursor={value}"]
+    urls += [f"{BASE}/recurring?after={value}"]
     urls += [f"{BASE}/job/{value}", f"{BASE}/events?job={value}", f"{BASE}/login?next={value}"]
 
     statuses = {url: client.get(url).status_code for url in urls}
