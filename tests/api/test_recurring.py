@@ -159,4 +159,5 @@ async def test_hostile_list_cursors_are_no_server_error(client: httpx.AsyncClien
     for cursor in ("'; DROP TABLE jobs; --", "%", "é" * 200, "\U0001f642", "a\0b", "x" * 201):
         response = await client.get("/api/recurring", params={"cursor": cursor})
 
-        assert response.status_code in (200, 422), cursor
+        refused = "\0" in cursor or len(cursor) > 200
+        assert response.status_code == (422 if refused else 200), cursor
