@@ -192,8 +192,10 @@ class TracingMiddleware(JobMiddleware):
 def _traced(job: Job, carrier: dict[str, str]) -> Job:
     """`job` carrying `carrier`, marked to be linked rather than parented if it follows
     another job or a schedule."""
+    if not carrier and not job.trace_context:  # nothing to carry (no SDK): no copy to make
+        return job
     follows = job.parent_id is not None or job.recurring_id is not None
-    if carrier and (follows or job.state is JobState.AWAITING):
+    if follows or job.state is JobState.AWAITING:
         carrier = {**carrier, LINK_KEY: "1"}
     return dataclasses.replace(job, trace_context=carrier)
 

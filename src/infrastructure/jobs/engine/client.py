@@ -128,8 +128,7 @@ class EngineJobService:
             run_at = self._resolve_when(run_at)
         else:
             state, reason, operation = JobState.ENQUEUED, "enqueued", "enqueue"
-        job = self._job_of(definition, args, kwargs, state, reason)
-        job = dataclasses.replace(job, run_at=run_at, parent_id=parent)
+        job = self._job_of(definition, args, kwargs, state, reason, run_at=run_at, parent=parent)
         return await self._create_one(job, operation)
 
     @asynccontextmanager
@@ -172,6 +171,9 @@ class EngineJobService:
         state: JobState,
         reason: str,
         batch_id: BatchId | None = None,
+        *,
+        run_at: dt.datetime | None = None,
+        parent: JobId | None = None,
     ) -> Job:
         options = self._options
         return Job(
@@ -188,6 +190,8 @@ class EngineJobService:
             continue_on=options.continue_on,
             batch_id=batch_id,
             reason=reason,
+            run_at=run_at,
+            parent_id=parent,
         )
 
     async def _create_batch(self, collected: CollectingBatch) -> None:

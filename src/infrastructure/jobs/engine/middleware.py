@@ -137,9 +137,7 @@ class Middlewares:
         return Move(move.job_id, change.state, change.reason, move.data)
 
     def _run(self, hook: str, *args: object, **kwargs: object) -> None:
-        """`before_*` hooks in order, `after_*` hooks in the reverse order."""
-        items = self._overriding(hook)
-        for item in reversed(items) if hook.startswith("after_") else items:
+        for item in self._in_order(hook):
             try:
                 getattr(item, hook)(*args, **kwargs)
             except Exception:
@@ -149,6 +147,12 @@ class Middlewares:
                     hook,
                     extra={"action": "middleware_failed"},
                 )
+
+    @functools.cache  # noqa: B019 (one instance per container, as long-lived as its middleware)
+    def _in_order(self, hook: str) -> tuple[JobMiddleware, ...]:
+        """`before_*` hooks in order, `after_*` hooks in the reverse order."""
+        items = self._overriding(hook)
+        return items[::-1] if hook.startswith("after_") else items
 
     @functools.cache  # noqa: B019 (one instance per container, as long-lived as its middleware)
     def _overriding(self, hook: str) -> tuple[JobMiddleware, ...]:
