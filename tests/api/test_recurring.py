@@ -63,6 +63,9 @@ async def test_invalid_definitions_are_refused(client: httpx.AsyncClient) -> Non
     invalid = [
         ({**NIGHTLY, "cron": "61 * * * *"}, "invalid-schedule"),
         ({**NIGHTLY, "cron": "* * * *"}, "invalid-schedule"),
+        ({**NIGHTLY, "cron": "0 0 30 2 *"}, "invalid-schedule"),  # never fires
+        ({**NIGHTLY, "cron": "H 3 * * *"}, "invalid-schedule"),  # Jenkins-style hash
+        ({**NIGHTLY, "cron": "0 R * * *"}, "invalid-schedule"),
         ({**NIGHTLY, "timezone": "Mars/Olympus"}, "invalid-request"),
         ({**NIGHTLY, "timezone": "America"}, "invalid-request"),
         ({**NIGHTLY, "handler": "Nope.nothing"}, "handler-not-registered"),
