@@ -256,21 +256,23 @@ def minutely(misfire: MisfirePolicy) -> Cron:
 
 
 def test_plan_on_time_is_the_due_tick_alone() -> None:
-    assert plan_ticks(minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE) == [MINUTELY_DUE]
+    assert plan_ticks(minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE).fire_times == [
+        MINUTELY_DUE
+    ]
     assert plan_ticks(
         minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE + dt.timedelta(seconds=59)
-    ) == [MINUTELY_DUE]
+    ).fire_times == [MINUTELY_DUE]
 
 
 def test_plan_run_once_keeps_the_latest_missed_tick_and_the_on_time_one() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_once()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.run_once()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
     ]
 
 
 def test_plan_run_all_keeps_every_missed_tick() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_all()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.run_all()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 1),
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
@@ -282,27 +284,30 @@ def test_plan_run_all_keeps_only_the_latest_limit_missed_ticks() -> None:
 
     planned = plan_ticks(minutely(MisfirePolicy.run_all(limit=10)), MINUTELY_DUE, hours_later)
 
-    assert planned == [utc(2026, 1, 5, 4, 50) + dt.timedelta(minutes=n) for n in range(11)]
+    assert planned.fire_times == [
+        utc(2026, 1, 5, 4, 50) + dt.timedelta(minutes=n) for n in range(11)
+    ]
+    assert planned.next_run_at == utc(2026, 1, 5, 5, 1)
 
 
 def test_plan_skip_keeps_only_ticks_within_grace() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.skip()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.skip()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 3)
     ]
     hourly = Cron("0 * * * *", misfire=MisfirePolicy.skip())
-    assert plan_ticks(hourly, utc(2026, 1, 5, 1), utc(2026, 1, 5, 3, 30)) == []
+    assert plan_ticks(hourly, utc(2026, 1, 5, 1), utc(2026, 1, 5, 3, 30)).fire_times == []
 
 
 def test_plan_never_reaches_before_the_first_due_tick() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_all()), utc(2026, 1, 5, 0, 3), BACK_AT) == [
-        utc(2026, 1, 5, 0, 3)
-    ]
+    assert plan_ticks(
+        minutely(MisfirePolicy.run_all()), utc(2026, 1, 5, 0, 3), BACK_AT
+    ).fire_times == [utc(2026, 1, 5, 0, 3)]
 
 
 def test_plan_grace_is_configurable() -> None:
     wide = MisfirePolicy(grace=dt.timedelta(minutes=5))
 
-    assert plan_ticks(minutely(wide), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(wide), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 1),
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
@@ -312,7 +317,7 @@ def test_plan_grace_is_configurable() -> None:
 def test_plan_is_dst_correct() -> None:
     cron = Cron("30 2 * * *", timezone="Europe/Berlin", misfire=MisfirePolicy.run_all())
 
-    assert plan_ticks(cron, utc(2026, 10, 24, 0, 30), utc(2026, 10, 26, 12)) == [
+    assert plan_ticks(cron, utc(2026, 10, 24, 0, 30), utc(2026, 10, 26, 12)).fire_times == [
         utc(2026, 10, 24, 0, 30),
         utc(2026, 10, 25, 0, 30),
         utc(2026, 10, 26, 1, 30),
@@ -426,3 +431,27 @@ def test_last_weekday_of_the_month_in_cronos_spelling() -> None:
 def test_unsupported_last_day_forms_are_refused(expression: str) -> None:
     with pytest.raises(InvalidSchedule, match="not supported"):
         validate(Cron(expression))
+
+
+def test_plan_is_bounded_per_round_and_resumes_at_the_first_tick_left_over() -> None:
+    # An every-second schedule with a day of grace, back after a day: 86,400 on-time ticks
+    every_second = Cron("* * * * * *", misfire=MisfirePolicy(grace=dt.timedelta(days=1)))
+    due, back = utc(2026, 1, 5), utc(2026, 1, 6)
+
+    plan = plan_ticks(every_second, due, back, limit=500)
+
+    assert plan.fire_times == [due + dt.timedelta(seconds=n) for n in range(500)]
+    assert plan.next_run_at == due + dt.timedelta(seconds=500)
+
+
+def test_bounded_plan_keeps_the_missed_tick_of_run_once_first() -> None:
+    every_second = Cron("* * * * * *", misfire=MisfirePolicy.run_once())
+    back = utc(2026, 1, 6)
+
+    plan = plan_ticks(every_second, utc(2026, 1, 5), back, limit=10)
+
+    oldest_on_time = back - dt.timedelta(seconds=60)
+    assert plan.fire_times == [oldest_on_time - dt.timedelta(seconds=1)] + [
+        oldest_on_time + dt.timedelta(seconds=n) for n in range(9)
+    ]
+    assert plan.next_run_at == oldest_on_time + dt.timedelta(seconds=9)
