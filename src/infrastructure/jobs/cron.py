@@ -162,12 +162,15 @@ def _rewrite_field(position: int, field: str) -> str:
 
 
 def _unwrap_range(position: int, element: str) -> str:
-    """A wrapping range (`23-3/2`) as the list Cronos means: it steps on across the wrap."""
+    """A wrapping range (`23-3/2`) as the list Cronos means: it steps on across the wrap; a
+    one-value range as that value."""
     found = _RANGE.match(element)
     if found is None:
         return element
     low, high = (_value(position, found.group(n)) for n in (1, 2))
-    if low is None or high is None or low <= high:
+    if low is not None and low == high:
+        return str(low)  # croniter reads `5-5` as the whole field
+    if low is None or high is None or low < high:
         return element
     step = int(found.group(3) or 1)
     if step < 1:
