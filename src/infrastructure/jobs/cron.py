@@ -10,12 +10,13 @@ Cronos's rules (docs/cron.md lists every remaining difference):
 - Day of month and day of week, when both are set, must both match.
 - A range that wraps around (`23-3/2`, `sat-tue/2`) steps across the wrap; `nW` does not fire in
   a month without an n-th day; `nL` in the day-of-week field is the last such weekday.
-Six fields mean seconds first, as in Hangfire. Expressions that never fire and Jenkins-style
-`H`/`R` fields are refused.
+Six fields mean seconds first, as in Hangfire. Expressions that never fire (except Hangfire's
+`Cron.Never()`, `0 0 31 2 *`) and Jenkins-style `H`/`R` fields are refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from application.jobs import Cron, InvalidSchedule
+from application.jobs import NEVER, Cron, InvalidSchedule
 
 _SECOND = dt.timedelta(seconds=1)
 # Cronos's field bounds, by position in a six-field expression (the day of week ends at 6 when a
@@ -60,6 +61,7 @@ class _Schedule:
     seconds_first: bool
     interval: bool
     nearest_weekday_day: int | None
+    never: bool = False
 
     def walls(self, start: dt.datetime, *, years: int = _SEARCH_YEARS) -> croniter:
         return croniter(
@@ -99,6 +101,8 @@ def iter_fires(cron: Cron, start: dt.datetime, *, backwards: bool = False) -> It
         InvalidSchedule: the expression is malformed, unsupported or never fires.
     """
     schedule = _compile(cron.expression)
+    if schedule.never:
+        return
     cursor = _WallCursor(schedule)
     step = _previous if backwards else _next
     current = start.astimezone(dt.UTC)
@@ -129,9 +133,14 @@ def _compile(expression: str) -> _Schedule:
         interval=any(_is_interval(field) for field in six[:3]),
         nearest_weekday_day=int(nearest.group(1)) if nearest else None,
     )
-    if not _ever_fires(expression, schedule):
-        raise InvalidSchedule(f"cron expression {expression!r} never fires")
-    return schedule
+    if _ever_fires(expression, schedule):
+        return schedule
+    if expression == NEVER:
+        return dataclasses.replace(schedule, never=True)
+    raise InvalidSchedule(
+        f"cron expression {expression!r} never fires (for a job that only runs when "
+        f"triggered, use Cron.never(): {NEVER!r})"
+    )
 
 
 def _ever_fires(expression: str, schedule: _Schedule) -> bool:
