@@ -1,6 +1,7 @@
 """R5: cron fire times, forwards and backwards, against a brute-force oracle over DST changes.
 
-The oracle shares no code with `infrastructure.jobs.cron` and never calls croniter: it reads the
+Fields are fixed values, wildcards, ranges (wrapping ones too), steps and lists. The oracle
+shares no code with `infrastructure.jobs.cron` and never calls croniter: it reads the
 generated fields as sets, scans the local wall-clock seconds of each matching day one by one,
 and turns each matching wall time into instants with Cronos's rules, found by trying the zone's
 offsets on UTC instants:
@@ -8,7 +9,8 @@ offsets on UTC instants:
 - one that happens twice (fall back) fires in its first copy, and in the second too when the
   expression is an interval one (a wildcard, range or step in the second, minute or hour field);
 - one that never happens (spring forward) fires at the first instant after the gap;
-- day of month and day of week, when both are restricted, must both match.
+- day of month and day of week, when both are restricted, must both match;
+- a range that wraps around (`22-2/2`) counts on past the field's end (22, 0, 2).
 Start instants are drawn within a day of the zones' offset changes of 2015-2030.
 """
 
@@ -99,6 +101,15 @@ def field_strategy(first: int, last: int) -> st.SearchStrategy[Field]:
         interval = any(p.interval for p in parts)
         return Field(",".join(p.text for p in parts), values, True, interval)
 
+    def wrapped(args: tuple[int, int, int]) -> Field:
+        """`high-low/size` with high > low: counting on from `high` past the field's end."""
+        start, end, size = max(args[:2]), min(args[:2]), args[2]
+        values, position, period = set(), start, last - first + 1
+        while position <= last or position - period <= end:
+            values.add(position if position <= last else position - period)
+            position += size
+        return Field(f"{start}-{end}/{size}", frozenset(values), True, True)
+
     single = st.one_of(value.map(fixed), st.tuples(value, value).map(span))
     return st.one_of(
         value.map(fixed),
@@ -106,6 +117,7 @@ def field_strategy(first: int, last: int) -> st.SearchStrategy[Field]:
         st.tuples(value, value).map(span),
         st.tuples(st.none() | value, st.none() | value, st.integers(1, last - first)).map(step),
         st.lists(single, min_size=2, max_size=3).map(listing),
+        st.tuples(value, value, st.integers(1, 4)).filter(lambda a: a[0] != a[1]).map(wrapped),
     )
 
 
