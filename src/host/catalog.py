@@ -82,12 +82,14 @@ def recurring_declarations(settings: Settings) -> list[RecurringDeclaration]:
     """The recurring jobs every replica upserts at start-up."""
     zone = settings.business_timezone
     declared = [
-        recurring("monthly-invoices", Cron("0 6 1 * *", zone), InvoiceJobs.generate_monthly),
-        recurring("daily-report", Cron("0 2 * * *", zone), ReportJobs.generate_daily),
         recurring(
-            "temp-cleanup", Cron("30 3 * * *", zone), TempFileJobs.cleanup, older_than_hours=24
+            "monthly-invoices", Cron.monthly(1, 6, timezone=zone), InvoiceJobs.generate_monthly
+        ),
+        recurring("daily-report", Cron.daily(2, timezone=zone), ReportJobs.generate_daily),
+        recurring(
+            "temp-cleanup", Cron.hourly(timezone=zone), TempFileJobs.cleanup, older_than_hours=24
         ),
     ]
     if settings.sample_every_minute:
-        declared.append(recurring("sample-heartbeat", Cron("* * * * *"), HeartbeatJobs.beat))
+        declared.append(recurring("sample-heartbeat", Cron.minutely(), HeartbeatJobs.beat))
     return declared

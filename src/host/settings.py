@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from application.jobs import OnExhausted, RetryPolicy
+from application.jobs import OnExhausted, RetryPolicy, iana_zone
 from infrastructure.jobs.backend import BUILT_IN, known_backend
 
 
@@ -302,7 +302,9 @@ class Settings(BaseSettings):
         "auto", description="`json` lines, `console` (readable), or `auto`: console on a terminal."
     )
     business_timezone: str = Field(
-        "UTC", description="IANA time zone of the business recurring jobs (invoices, reports)."
+        "UTC",
+        description="Time zone of the business recurring jobs (invoices, reports): an IANA name "
+        "or a Windows id such as `Turkey Standard Time` (kept as its IANA name).",
     )
     temp_directory: Path = Field(
         Path("./data/tmp"), description="Folder the temp-file cleanup job empties of old files."
@@ -323,6 +325,11 @@ class Settings(BaseSettings):
                 "environment=dev (APP_ENVIRONMENT=dev)"
             )
         return self
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _iana_business_timezone(cls, name: str) -> str:
+        return iana_zone(name)  # InvalidSchedule is a ValueError: a validation error
 
     @property
     def sample_every_minute(self) -> bool:

@@ -59,10 +59,25 @@ async def test_putting_again_replaces_the_definition(client: httpx.AsyncClient) 
     assert all(at.minute % 10 == 0 for at in fire_times(replaced))
 
 
+async def test_a_windows_time_zone_id_is_stored_and_shown_as_its_iana_name(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {**NIGHTLY, "timezone": "Turkey Standard Time"}
+
+    put = await client.put("/api/recurring/nightly", json=body)
+    got = await client.get("/api/recurring/nightly")
+
+    assert put.status_code < 300, put.text
+    assert got.json()["timezone"] == "Europe/Istanbul"
+
+
 async def test_invalid_definitions_are_refused(client: httpx.AsyncClient) -> None:
     invalid = [
         ({**NIGHTLY, "cron": "61 * * * *"}, "invalid-schedule"),
         ({**NIGHTLY, "cron": "* * * *"}, "invalid-schedule"),
+        ({**NIGHTLY, "cron": "0 0 30 2 *"}, "invalid-schedule"),  # never fires
+        ({**NIGHTLY, "cron": "H 3 * * *"}, "invalid-schedule"),  # Jenkins-style hash
+        ({**NIGHTLY, "cron": "0 R * * *"}, "invalid-schedule"),
         ({**NIGHTLY, "timezone": "Mars/Olympus"}, "invalid-request"),
         ({**NIGHTLY, "timezone": "America"}, "invalid-request"),
         ({**NIGHTLY, "handler": "Nope.nothing"}, "handler-not-registered"),

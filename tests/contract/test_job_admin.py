@@ -4,6 +4,7 @@ arguments, pages with cursors, bulk actions, stats, recurring fire times and ser
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 from uuid import UUID
 
@@ -334,6 +335,18 @@ async def test_next_fire_times_follow_the_schedule_and_stop_while_paused(
     assert admin.next_fire_times(view, 2, after=later) == [START + 30 * MINUTE, START + 45 * MINUTE]
     await engine.jobs.pause_recurring("quarterly")
     assert admin.next_fire_times(await engine.jobs.get_recurring("quarterly"), 3) == []
+
+
+async def test_a_stored_schedule_this_version_refuses_has_no_next_fire_times(
+    admin: EngineJobAdmin,
+) -> None:
+    # Given a definition stored by a version that still took Jenkins-style `H`
+    view = await admin.add_or_update_recurring(
+        "old", Cron("*/15 * * * *"), "Recorder.record", [1], {}
+    )
+    stored_earlier = dataclasses.replace(view, cron=Cron("H * * * *"))
+
+    assert admin.next_fire_times(stored_earlier, 3) == []
 
 
 async def test_recurring_by_name_with_bad_arguments_is_refused(admin: EngineJobAdmin) -> None:

@@ -6,8 +6,9 @@ import datetime as dt
 
 from application.jobs import Cron
 from domain.maintenance import HeartbeatJobs, TempFileJobs
-from host.catalog import register_handlers
+from host.catalog import recurring_declarations, register_handlers
 from host.registrar import RecurringJobRegistrar, recurring
+from host.settings import Settings
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.handlers import HandlerRegistry
@@ -55,3 +56,16 @@ async def test_without_prune_undeclared_recurring_jobs_stay() -> None:
     await RecurringJobRegistrar(jobs, [kept], prune=False).register()
 
     assert [r.id for r in await jobs.list_recurring()] == ["beat", "old-cleanup"]
+
+
+def test_the_sample_catalog_declares_its_schedules_with_the_cron_helpers() -> None:
+    settings = Settings(business_timezone="Turkey Standard Time", environment="prod")
+
+    declared = {d.id: d.cron for d in recurring_declarations(settings)}
+
+    istanbul = "Europe/Istanbul"
+    assert declared == {
+        "monthly-invoices": Cron("0 6 1 * *", istanbul),  # 06:00 on the 1st
+        "daily-report": Cron("0 2 * * *", istanbul),  # 02:00 every day
+        "temp-cleanup": Cron("0 * * * *", istanbul),  # every hour
+    }

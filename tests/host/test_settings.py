@@ -54,3 +54,18 @@ async def test_the_store_gets_the_configured_or_default_schema(
         assert f"{schema}.jobs" in store.metadata.tables
     finally:
         await backend.close()
+
+
+def test_business_timezone_takes_a_windows_id_and_keeps_its_iana_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APP_BUSINESS_TIMEZONE", "Turkey Standard Time")
+
+    assert Settings().business_timezone == "Europe/Istanbul"
+
+
+def test_unknown_business_timezone_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_BUSINESS_TIMEZONE", "Mars Standard Time")
+
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings()

@@ -67,8 +67,38 @@ def test_day_of_month_and_weekday_fields() -> None:
     assert next_fire(Cron("0 8 * * mon"), utc(2026, 1, 5, 9)) == utc(2026, 1, 12, 8)
 
 
-def test_expression_that_never_fires_has_no_next_fire() -> None:
-    assert next_fire(Cron("0 0 30 2 *"), utc(2026, 1, 1)) is None
+@pytest.mark.parametrize("expression", ["0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30W 2 *"])
+def test_expression_that_never_fires_is_refused(expression: str) -> None:
+    with pytest.raises(InvalidSchedule, match="never fires"):
+        validate(Cron(expression))
+
+
+@pytest.mark.parametrize("expression", ["H * * * *", "0 H(0-5) * * *", "R/5 * * * *", "0 0 * * H"])
+def test_jenkins_hashed_and_random_fields_are_refused(expression: str) -> None:
+    with pytest.raises(InvalidSchedule, match="Jenkins"):
+        validate(Cron(expression))
+
+
+def test_rare_expressions_are_accepted() -> None:
+    assert next_fire(Cron("0 0 29 2 1"), utc(2026, 1, 1)) == utc(2044, 2, 29)  # a Monday
+
+
+def test_last_fire_time_before_year_10000_is_followed_by_none() -> None:
+    cron = Cron("0 0 31 12 *")
+
+    assert next_fire(cron, utc(9998, 12, 31, 12)) == utc(9999, 12, 31)
+    assert next_fire(cron, utc(9999, 12, 31, 12)) is None
+    assert fires(Cron("0 0 1 1 *"), utc(1, 1, 1), 1, backwards=True) == []
+    assert next_fire(Cron("0 0 * * *", "Asia/Tokyo"), dt.datetime.max.replace(tzinfo=UTC)) is None
+    assert (
+        fires(
+            Cron("0 0 * * *", "America/New_York"),
+            dt.datetime.min.replace(tzinfo=UTC),
+            1,
+            backwards=True,
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,21 +256,23 @@ def minutely(misfire: MisfirePolicy) -> Cron:
 
 
 def test_plan_on_time_is_the_due_tick_alone() -> None:
-    assert plan_ticks(minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE) == [MINUTELY_DUE]
+    assert plan_ticks(minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE).fire_times == [
+        MINUTELY_DUE
+    ]
     assert plan_ticks(
         minutely(MisfirePolicy()), MINUTELY_DUE, MINUTELY_DUE + dt.timedelta(seconds=59)
-    ) == [MINUTELY_DUE]
+    ).fire_times == [MINUTELY_DUE]
 
 
 def test_plan_run_once_keeps_the_latest_missed_tick_and_the_on_time_one() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_once()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.run_once()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
     ]
 
 
 def test_plan_run_all_keeps_every_missed_tick() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_all()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.run_all()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 1),
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
@@ -252,27 +284,30 @@ def test_plan_run_all_keeps_only_the_latest_limit_missed_ticks() -> None:
 
     planned = plan_ticks(minutely(MisfirePolicy.run_all(limit=10)), MINUTELY_DUE, hours_later)
 
-    assert planned == [utc(2026, 1, 5, 4, 50) + dt.timedelta(minutes=n) for n in range(11)]
+    assert planned.fire_times == [
+        utc(2026, 1, 5, 4, 50) + dt.timedelta(minutes=n) for n in range(11)
+    ]
+    assert planned.next_run_at == utc(2026, 1, 5, 5, 1)
 
 
 def test_plan_skip_keeps_only_ticks_within_grace() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.skip()), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(MisfirePolicy.skip()), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 3)
     ]
     hourly = Cron("0 * * * *", misfire=MisfirePolicy.skip())
-    assert plan_ticks(hourly, utc(2026, 1, 5, 1), utc(2026, 1, 5, 3, 30)) == []
+    assert plan_ticks(hourly, utc(2026, 1, 5, 1), utc(2026, 1, 5, 3, 30)).fire_times == []
 
 
 def test_plan_never_reaches_before_the_first_due_tick() -> None:
-    assert plan_ticks(minutely(MisfirePolicy.run_all()), utc(2026, 1, 5, 0, 3), BACK_AT) == [
-        utc(2026, 1, 5, 0, 3)
-    ]
+    assert plan_ticks(
+        minutely(MisfirePolicy.run_all()), utc(2026, 1, 5, 0, 3), BACK_AT
+    ).fire_times == [utc(2026, 1, 5, 0, 3)]
 
 
 def test_plan_grace_is_configurable() -> None:
     wide = MisfirePolicy(grace=dt.timedelta(minutes=5))
 
-    assert plan_ticks(minutely(wide), MINUTELY_DUE, BACK_AT) == [
+    assert plan_ticks(minutely(wide), MINUTELY_DUE, BACK_AT).fire_times == [
         utc(2026, 1, 5, 0, 1),
         utc(2026, 1, 5, 0, 2),
         utc(2026, 1, 5, 0, 3),
@@ -282,7 +317,7 @@ def test_plan_grace_is_configurable() -> None:
 def test_plan_is_dst_correct() -> None:
     cron = Cron("30 2 * * *", timezone="Europe/Berlin", misfire=MisfirePolicy.run_all())
 
-    assert plan_ticks(cron, utc(2026, 10, 24, 0, 30), utc(2026, 10, 26, 12)) == [
+    assert plan_ticks(cron, utc(2026, 10, 24, 0, 30), utc(2026, 10, 26, 12)).fire_times == [
         utc(2026, 10, 24, 0, 30),
         utc(2026, 10, 25, 0, 30),
         utc(2026, 10, 26, 1, 30),
@@ -292,3 +327,131 @@ def test_plan_is_dst_correct() -> None:
 def test_misfire_run_all_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MisfirePolicy.run_all(limit=0)
+
+
+# --- Cronos's rules (issue 13, items 13-15) ------------------------------------------------------
+
+
+def test_fall_back_fires_twice_for_a_step_in_the_hour_field() -> None:
+    cron = Cron("0 30 0/1 * * *", timezone="America/New_York")
+    start = dt.datetime(2016, 11, 6, 1, 59, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+
+    assert next_fire(cron, start) == utc(2016, 11, 6, 6, 30)  # 01:30 EST, the second copy
+
+
+def test_fall_back_fires_in_both_copies_for_a_step_in_the_minute_field() -> None:
+    cron = Cron("0 */30 1 * * *", timezone="America/New_York")
+
+    assert fires_between(cron, utc(2016, 11, 6, 4), utc(2016, 11, 7)) == [
+        utc(2016, 11, 6, 5, 0),  # 01:00 EDT
+        utc(2016, 11, 6, 5, 30),  # 01:30 EDT
+        utc(2016, 11, 6, 6, 0),  # 01:00 EST
+        utc(2016, 11, 6, 6, 30),  # 01:30 EST
+    ]
+
+
+def test_fall_back_going_backwards_mirrors_forwards() -> None:
+    cron = Cron("0 */30 1 * * *", timezone="America/New_York")
+
+    assert fires(cron, utc(2016, 11, 6, 7), 5, backwards=True) == [
+        utc(2016, 11, 6, 6, 30),
+        utc(2016, 11, 6, 6, 0),
+        utc(2016, 11, 6, 5, 30),
+        utc(2016, 11, 6, 5, 0),
+        utc(2016, 11, 5, 5, 30),
+    ]
+
+
+def test_half_hour_fall_back_of_lord_howe() -> None:
+    # 2026-04-05 02:00 (+11:00) -> 01:30 (+10:30): 01:30-02:00 happens twice
+    interval = Cron("*/20 1 * * *", timezone="Australia/Lord_Howe")
+    fixed = Cron("40 1 * * *", timezone="Australia/Lord_Howe")
+
+    assert fires_between(interval, utc(2026, 4, 4, 13, 59), utc(2026, 4, 4, 16)) == [
+        utc(2026, 4, 4, 14, 0),  # 01:00 +11
+        utc(2026, 4, 4, 14, 20),  # 01:20 +11
+        utc(2026, 4, 4, 14, 40),  # 01:40 +11
+        utc(2026, 4, 4, 15, 10),  # 01:40 +10:30
+    ]
+    assert fires_between(fixed, utc(2026, 4, 4, 12), utc(2026, 4, 5, 12)) == [
+        utc(2026, 4, 4, 14, 40)
+    ]
+
+
+def test_spring_forward_moves_a_wildcard_hour_run_to_the_first_valid_instant() -> None:
+    cron = Cron("0 30 * * * *", timezone="Europe/Berlin")
+
+    assert fires_between(cron, utc(2026, 3, 29, 0), utc(2026, 3, 29, 2)) == [
+        utc(2026, 3, 29, 0, 30),  # 01:30 CET
+        utc(2026, 3, 29, 1, 0),  # 02:30 does not exist: 03:00 CEST
+        utc(2026, 3, 29, 1, 30),  # 03:30 CEST
+    ]
+    assert fires(cron, utc(2026, 3, 29, 1, 30), 2, backwards=True) == [
+        utc(2026, 3, 29, 1, 0),
+        utc(2026, 3, 29, 0, 30),
+    ]
+
+
+def test_day_of_month_and_day_of_week_must_both_match() -> None:
+    fridays_the_13th = fires(Cron("0 5 13 * 5"), utc(2026, 1, 1), 3)
+
+    assert fridays_the_13th == [utc(2026, 2, 13, 5), utc(2026, 3, 13, 5), utc(2026, 11, 13, 5)]
+
+
+def test_wrap_around_hour_range_with_a_step() -> None:
+    assert fires(Cron("0 23-3/2 * * *"), utc(2026, 1, 5, 12), 3) == [
+        utc(2026, 1, 5, 23),
+        utc(2026, 1, 6, 1),
+        utc(2026, 1, 6, 3),
+    ]
+
+
+def test_wrap_around_weekday_range_with_a_step() -> None:
+    # sat-tue/2: Saturday and Monday; 2026-01-03 is a Saturday
+    assert fires(Cron("0 0 * * sat-tue/2"), utc(2026, 1, 1), 4) == [
+        utc(2026, 1, 3),
+        utc(2026, 1, 5),
+        utc(2026, 1, 10),
+        utc(2026, 1, 12),
+    ]
+
+
+def test_nearest_weekday_does_not_fire_in_a_month_without_that_day() -> None:
+    assert fires(Cron("0 0 30W * *"), utc(2026, 1, 31), 2) == [
+        utc(2026, 3, 30),  # February has no 30th
+        utc(2026, 4, 30),
+    ]
+
+
+def test_last_weekday_of_the_month_in_cronos_spelling() -> None:
+    assert fires(Cron("0 0 * * 5L"), utc(2026, 1, 1), 2) == [utc(2026, 1, 30), utc(2026, 2, 27)]
+
+
+@pytest.mark.parametrize("expression", ["0 0 L-3 * *", "0 0 LW * *"])
+def test_unsupported_last_day_forms_are_refused(expression: str) -> None:
+    with pytest.raises(InvalidSchedule, match="not supported"):
+        validate(Cron(expression))
+
+
+def test_plan_is_bounded_per_round_and_resumes_at_the_first_tick_left_over() -> None:
+    # An every-second schedule with a day of grace, back after a day: 86,400 on-time ticks
+    every_second = Cron("* * * * * *", misfire=MisfirePolicy(grace=dt.timedelta(days=1)))
+    due, back = utc(2026, 1, 5), utc(2026, 1, 6)
+
+    plan = plan_ticks(every_second, due, back, limit=500)
+
+    assert plan.fire_times == [due + dt.timedelta(seconds=n) for n in range(500)]
+    assert plan.next_run_at == due + dt.timedelta(seconds=500)
+
+
+def test_bounded_plan_keeps_the_missed_tick_of_run_once_first() -> None:
+    every_second = Cron("* * * * * *", misfire=MisfirePolicy.run_once())
+    back = utc(2026, 1, 6)
+
+    plan = plan_ticks(every_second, utc(2026, 1, 5), back, limit=10)
+
+    oldest_on_time = back - dt.timedelta(seconds=60)
+    assert plan.fire_times == [oldest_on_time - dt.timedelta(seconds=1)] + [
+        oldest_on_time + dt.timedelta(seconds=n) for n in range(9)
+    ]
+    assert plan.next_run_at == oldest_on_time + dt.timedelta(seconds=9)

@@ -32,7 +32,9 @@ from application.jobs.errors import (
     RecurringJobNotFound,
 )
 from application.jobs.service import Batch, Handler, JobOptions, JobService
+from application.jobs.time_zones import iana_zone
 from application.jobs.values import (
+    NEVER,
     BatchId,
     BatchView,
     ContinueOn,
@@ -49,10 +51,12 @@ from application.jobs.values import (
     RecurringView,
     RetryPolicy,
     Transition,
+    Weekday,
 )
 from domain.jobs import JobContext
 
 __all__ = [
+    "NEVER",
     "Batch",
     "BatchId",
     "BatchNotFound",
@@ -101,4 +105,6 @@ __all__ = [
     "RetryPolicy",
     "ServerView",
     "Transition",
+    "Weekday",
+    "iana_zone",
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import NewType, TypeAlias
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from application.jobs.errors import InvalidSchedule
+from application.jobs.time_zones import iana_zone
 
 JobId = NewType("JobId", UUID)
 BatchId = NewType("BatchId", UUID)
@@ -113,9 +114,31 @@ class MisfirePolicy:
         return cls(kind=Misfire.SKIP)
 
 
+NEVER = "0 0 31 2 *"
+"""Hangfire's `Cron.Never()`: a recurring job that only runs when triggered. The one expression
+that never fires which is accepted."""
+
+
+class Weekday(IntEnum):
+    """Days as cron numbers them."""
+
+    SUNDAY = 0
+    MONDAY = 1
+    TUESDAY = 2
+    WEDNESDAY = 3
+    THURSDAY = 4
+    FRIDAY = 5
+    SATURDAY = 6
+
+
 @dataclass(frozen=True, slots=True)
 class Cron:
-    """A cron expression (5 fields, or 6 with seconds first) evaluated in an IANA time zone."""
+    """A cron expression (5 fields, or 6 with seconds first) evaluated in a time zone.
+
+    The zone is an IANA name or a Windows id ("Turkey Standard Time"); it is kept and shown as
+    the IANA name. The class methods build the common schedules, as Hangfire's `Cron` does:
+    `Cron.daily(2, 30, timezone="Europe/Berlin")`.
+    """
 
     expression: str
     timezone: str = "UTC"
@@ -128,14 +151,101 @@ class Cron:
                 f"cron expression {self.expression!r} has {len(fields)} fields; expected 5 or 6"
             )
         object.__setattr__(self, "expression", " ".join(fields))
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidSchedule(f"unknown time zone {self.timezone!r}") from exc
+        object.__setattr__(self, "timezone", iana_zone(self.timezone))
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @classmethod
+    def minutely(cls, *, timezone: str = "UTC", misfire: MisfirePolicy | None = None) -> Cron:
+        """Every minute, at second 0."""
+        return cls._of("* * * * *", timezone, misfire)
+
+    @classmethod
+    def hourly(
+        cls, minute: int = 0, *, timezone: str = "UTC", misfire: MisfirePolicy | None = None
+    ) -> Cron:
+        """Every hour at `minute`."""
+        return cls._of(f"{_minute(minute)} * * * *", timezone, misfire)
+
+    @classmethod
+    def daily(
+        cls,
+        hour: int = 0,
+        minute: int = 0,
+        *,
+        timezone: str = "UTC",
+        misfire: MisfirePolicy | None = None,
+    ) -> Cron:
+        """Every day at `hour:minute`."""
+        return cls._of(f"{_minute(minute)} {_hour(hour)} * * *", timezone, misfire)
+
+    @classmethod
+    def weekly(
+        cls,
+        day: Weekday = Weekday.MONDAY,
+        hour: int = 0,
+        minute: int = 0,
+        *,
+        timezone: str = "UTC",
+        misfire: MisfirePolicy | None = None,
+    ) -> Cron:
+        """Every week on `day` at `hour:minute` (Monday by default, as in Hangfire)."""
+        weekday = _within("day", day, 0, 6)
+        return cls._of(f"{_minute(minute)} {_hour(hour)} * * {weekday}", timezone, misfire)
+
+    @classmethod
+    def monthly(
+        cls,
+        day: int = 1,
+        hour: int = 0,
+        minute: int = 0,
+        *,
+        timezone: str = "UTC",
+        misfire: MisfirePolicy | None = None,
+    ) -> Cron:
+        """Every month on `day` at `hour:minute`; a month without that day is skipped."""
+        dom = _within("day", day, 1, 31)
+        return cls._of(f"{_minute(minute)} {_hour(hour)} {dom} * *", timezone, misfire)
+
+    @classmethod
+    def yearly(
+        cls,
+        month: int = 1,
+        day: int = 1,
+        hour: int = 0,
+        minute: int = 0,
+        *,
+        timezone: str = "UTC",
+        misfire: MisfirePolicy | None = None,
+    ) -> Cron:
+        """Every year on `month`/`day` at `hour:minute` (February 29 only in leap years)."""
+        date = f"{_within('day', day, 1, 31)} {_within('month', month, 1, 12)}"
+        return cls._of(f"{_minute(minute)} {_hour(hour)} {date} *", timezone, misfire)
+
+    @classmethod
+    def never(cls, *, timezone: str = "UTC", misfire: MisfirePolicy | None = None) -> Cron:
+        """No fire time: the recurring job runs only when triggered."""
+        return cls._of(NEVER, timezone, misfire)
+
+    @classmethod
+    def _of(cls, expression: str, timezone: str, misfire: MisfirePolicy | None) -> Cron:
+        return cls(expression, timezone, misfire or MisfirePolicy())
+
+
+def _within(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidSchedule(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+def _minute(value: int) -> int:
+    return _within("minute", value, 0, 59)
+
+
+def _hour(value: int) -> int:
+    return _within("hour", value, 0, 23)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

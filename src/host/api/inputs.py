@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, JsonValue, StringConstraints
 
+from application.jobs.windows_zones import WINDOWS_TO_IANA
+
 NO_NUL = r"^[^\x00]*$"
 MAX_JSON_DEPTH = 64
 _ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -58,9 +60,11 @@ def _time_zones() -> frozenset[str]:
 
 
 def _known_time_zone(name: str) -> str:
-    if name not in _time_zones():
-        raise ValueError(f"{name!r} is not an IANA time zone")
-    return name
+    """The zone's IANA name; a Windows id ("Turkey Standard Time") is taken and mapped."""
+    iana = name if name in _time_zones() else WINDOWS_TO_IANA.get(name)
+    if iana is None or iana not in _time_zones():
+        raise ValueError(f"{name!r} is neither an IANA time zone nor a Windows time-zone id")
+    return iana
 
 
 _STORABLE = AfterValidator(_storable)

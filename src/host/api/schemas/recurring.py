@@ -66,7 +66,11 @@ class RecurringRequest(Body):
     )
 
     cron: Name = Field(description="5 fields, or 6 with seconds first.")
-    timezone: TimeZone = Field("UTC", description="IANA time zone the expression is read in.")
+    timezone: TimeZone = Field(
+        "UTC",
+        description="Time zone the expression is read in: an IANA name, or a Windows id "
+        "(`Turkey Standard Time`) that is stored and shown as its IANA name.",
+    )
     misfire: MisfireBody | None = None
     handler: Name
     args: list[JsonValue] = Field(default_factory=list, max_length=1000)

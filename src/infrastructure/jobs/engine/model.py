@@ -117,6 +117,16 @@ def keep(job: Job, move: Move) -> Move:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UnloadableRecurring:
+    """A stored recurring job this process cannot read, e.g. a time zone its tz database lacks
+    or an expression its cron library refuses: another replica may still fire it."""
+
+    id: str
+    next_run_at: dt.datetime | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecurringJob:
     """A recurring job's definition and schedule position."""
 

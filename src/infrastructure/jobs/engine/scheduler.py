@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from application.jobs import Cron, Misfire
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires, next_fire
 from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
-from infrastructure.jobs.engine.model import Job, RecurringJob, Tick
+from infrastructure.jobs.engine.model import Job, RecurringJob, Tick, UnloadableRecurring
 from infrastructure.jobs.engine.store import JobSchedule
 
 logger = logging.getLogger(__name__)
@@ -18,26 +19,48 @@ logger = logging.getLogger(__name__)
 _INSTANT = dt.timedelta(microseconds=1)
 
 
-def plan_ticks(cron: Cron, first_due: dt.datetime, now: dt.datetime) -> list[dt.datetime]:
+@dataclass(frozen=True, slots=True)
+class TickPlan:
+    """The ticks one round fires for a recurring job, and where its schedule goes next."""
+
+    fire_times: list[dt.datetime]
+    next_run_at: dt.datetime | None
+
+
+def plan_ticks(
+    cron: Cron, first_due: dt.datetime, now: dt.datetime, *, limit: int = 500
+) -> TickPlan:
     """The fire times in `[first_due, now]` that get a job, oldest first, by misfire policy.
 
     Ticks at most `grace` late always run; of the older (missed) ones `run_once` keeps the
-    latest, `run_all` the latest `limit`, `skip` none.
+    latest, `run_all` the latest `limit`, `skip` none. At most `limit` ticks are planned in
+    one round (an every-second schedule after a long downtime): the schedule then moves to
+    the first tick left over, and the next round plans again from there by the same policy.
     """
+    on_time_from = max(first_due, now - cron.misfire.grace)
+    planned = _missed_ticks_kept(cron, first_due, on_time_from)
+    for fire_at in iter_fires(cron, on_time_from - _INSTANT):
+        if fire_at > now or len(planned) > limit:
+            break
+        planned.append(fire_at)
+    if len(planned) > limit:
+        return TickPlan(planned[:limit], next_run_at=planned[limit])
+    return TickPlan(planned, next_run_at=next_fire(cron, now))
+
+
+def _missed_ticks_kept(
+    cron: Cron, first_due: dt.datetime, on_time_from: dt.datetime
+) -> list[dt.datetime]:
+    """The missed ticks (before `on_time_from`) the misfire policy keeps, oldest first."""
     policy = cron.misfire
-    keep_missed = {Misfire.RUN_ONCE: 1, Misfire.RUN_ALL: policy.limit, Misfire.SKIP: 0}[policy.kind]
-    on_time: list[dt.datetime] = []
-    missed: list[dt.datetime] = []
-    for fire_at in iter_fires(cron, now + _INSTANT, backwards=True):
-        if fire_at < first_due:
-            break
-        if now - fire_at <= policy.grace:
-            on_time.append(fire_at)
-        elif len(missed) < keep_missed:
-            missed.append(fire_at)
-        else:
-            break
-    return sorted(missed + on_time)
+    keep = {Misfire.RUN_ONCE: 1, Misfire.RUN_ALL: policy.limit, Misfire.SKIP: 0}[policy.kind]
+    kept: list[dt.datetime] = []
+    if keep and first_due < on_time_from:
+        for fire_at in iter_fires(cron, on_time_from, backwards=True):
+            if fire_at < first_due or len(kept) == keep:
+                break
+            kept.append(fire_at)
+    return kept[::-1]
 
 
 class Scheduler:
@@ -58,14 +81,47 @@ class Scheduler:
         self._middleware = middleware or Middlewares()
         self._poll_interval = poll_interval
         self._batch_size = batch_size
+        self._flagged: dict[str, dt.datetime | None] = {}
 
     async def tick(self) -> int:
-        """One round at the clock's current time; returns how many jobs it enqueued or created."""
+        """One round at the clock's current time; returns how many jobs it enqueued or created.
+
+        A recurring job that cannot be read or fired is logged (once per due time) and left
+        as it is, and the round goes on with the others."""
         now = self._clock.now()
         count = await self._store.enqueue_due(now=now, limit=self._batch_size)
         for definition in await self._store.due_recurring(now=now, limit=self._batch_size):
-            count += await self._fire(definition, now)
+            if isinstance(definition, UnloadableRecurring):
+                self._flag(definition.id, definition.next_run_at, definition.error)
+                continue
+            try:
+                count += await self._fire(definition, now)
+            except Exception as exc:
+                self._flag(definition.id, definition.next_run_at, repr(exc), failed=exc)
         return count
+
+    def _flag(
+        self,
+        recurring_id: str,
+        next_run_at: dt.datetime | None,
+        reason: str,
+        *,
+        failed: Exception | None = None,
+    ) -> None:
+        """Log a recurring job this round skipped; once per due time, not every round."""
+        if self._flagged.get(recurring_id) == next_run_at:
+            return
+        self._flagged[recurring_id] = next_run_at
+        logger.error(
+            "recurring job %s skipped on this server: %s",
+            recurring_id,
+            reason,
+            exc_info=failed,
+            extra={
+                "action": "recurring_unloadable" if failed is None else "recurring_fire_failed",
+                "recurring_id": recurring_id,
+            },
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Tick until `stopping` is set; a failing round is logged and retried."""
@@ -81,7 +137,8 @@ class Scheduler:
 
     async def _fire(self, definition: RecurringJob, now: dt.datetime) -> int:
         assert definition.next_run_at is not None
-        fire_times = plan_ticks(definition.cron, definition.next_run_at, now)
+        plan = plan_ticks(definition.cron, definition.next_run_at, now, limit=self._batch_size)
+        fire_times = plan.fire_times
         jobs = [
             definition.new_job(now, reason=f"recurring tick {t:%Y-%m-%dT%H:%M:%SZ}")
             for t in fire_times
@@ -92,7 +149,7 @@ class Scheduler:
             recorded = await self._store.record_ticks(
                 definition.id,
                 expected_next_run=definition.next_run_at,
-                next_run_at=next_fire(definition.cron, now),
+                next_run_at=plan.next_run_at,
                 ticks=[Tick(fire_at=t, job=job) for t, job in zip(fire_times, jobs, strict=True)],
                 now=now,
             )

@@ -38,6 +38,7 @@ from infrastructure.jobs.engine.model import (
     RecurringJob,
     ServerInfo,
     Tick,
+    UnloadableRecurring,
     keep,
 )
 
@@ -204,8 +205,11 @@ class JobSchedule(Protocol):
     ) -> list[RecurringJob]:
         """Ordered by id: those after the id `after`, at most `limit` (None: no bound)."""
 
-    async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
-        """Unpaused recurring jobs whose next run is at or before `now`."""
+    async def due_recurring(
+        self, *, now: dt.datetime, limit: int
+    ) -> list[RecurringJob | UnloadableRecurring]:
+        """Unpaused recurring jobs whose next run is at or before `now`; a row that cannot be
+        read comes back as `UnloadableRecurring` instead of failing the others."""
 
     async def record_ticks(
         self,

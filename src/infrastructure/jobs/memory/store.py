@@ -23,7 +23,13 @@ from application.jobs import (
     JobView,
     MinuteCount,
 )
-from infrastructure.jobs.engine.model import Job, RecurringJob, ServerInfo, as_in_arguments_json
+from infrastructure.jobs.engine.model import (
+    Job,
+    RecurringJob,
+    ServerInfo,
+    UnloadableRecurring,
+    as_in_arguments_json,
+)
 from infrastructure.jobs.engine.storage import TransactionalStore
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.engine.views import SORTS, job_view
@@ -184,8 +190,10 @@ class InMemoryJobStore(TransactionalStore):
         ids = [key for key in sorted(self._data.recurring) if after is None or key > after]
         return [self._data.recurring[key] for key in ids[:limit]]
 
-    async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
-        due = [
+    async def due_recurring(
+        self, *, now: dt.datetime, limit: int
+    ) -> list[RecurringJob | UnloadableRecurring]:
+        due: list[RecurringJob | UnloadableRecurring] = [
             r
             for r in self._data.recurring.values()
             if not r.paused and r.next_run_at is not None and r.next_run_at <= now

@@ -16,7 +16,7 @@ from application.jobs import (
     LogLine,
     Transition,
 )
-from infrastructure.jobs.engine.model import RecurringJob, ServerInfo
+from infrastructure.jobs.engine.model import RecurringJob, ServerInfo, UnloadableRecurring
 from infrastructure.jobs.engine.views import job_view
 from infrastructure.jobs.sql import rows
 from infrastructure.jobs.sql.tables import JobTables
@@ -106,7 +106,7 @@ def list_recurring(
 
 def due_recurring(
     conn: sa.Connection, tables: JobTables, now: dt.datetime, limit: int
-) -> list[RecurringJob]:
+) -> list[RecurringJob | UnloadableRecurring]:
     table = tables.recurring
     query = (
         sa.select(table)
@@ -114,7 +114,7 @@ def due_recurring(
         .order_by(table.c.next_run_at)
         .limit(limit)
     )
-    return [rows.recurring_of(row) for row in conn.execute(query).mappings()]
+    return [rows.recurring_or_unloadable(row) for row in conn.execute(query).mappings()]
 
 
 def list_servers(conn: sa.Connection, tables: JobTables) -> list[ServerInfo]:

@@ -21,7 +21,7 @@ from application.jobs import (
     OnExhausted,
     RetryPolicy,
 )
-from infrastructure.jobs.engine.model import Job, RecurringJob
+from infrastructure.jobs.engine.model import Job, RecurringJob, UnloadableRecurring
 from infrastructure.jobs.engine.states import ACTIVE_STATES
 
 
@@ -157,6 +157,15 @@ def recurring_values(definition: RecurringJob) -> dict[str, Any]:
         "last_run_at": definition.last_run_at,
         "last_job_id": definition.last_job_id,
     }
+
+
+def recurring_or_unloadable(row: Mapping[Any, Any]) -> RecurringJob | UnloadableRecurring:
+    """The row's recurring job, or what is known of it when this process cannot read it (a
+    time zone missing here, a stored value this version refuses)."""
+    try:
+        return recurring_of(row)
+    except (ValueError, KeyError) as exc:  # InvalidSchedule is a ValueError
+        return UnloadableRecurring(id=row["id"], next_run_at=row["next_run_at"], error=str(exc))
 
 
 def recurring_of(row: Mapping[Any, Any]) -> RecurringJob:

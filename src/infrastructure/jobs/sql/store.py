@@ -28,7 +28,15 @@ from application.jobs import (
     JobView,
     MinuteCount,
 )
-from infrastructure.jobs.engine.model import Claim, Job, NewBatch, RecurringJob, ServerInfo, Tick
+from infrastructure.jobs.engine.model import (
+    Claim,
+    Job,
+    NewBatch,
+    RecurringJob,
+    ServerInfo,
+    Tick,
+    UnloadableRecurring,
+)
 from infrastructure.jobs.engine.storage import TransactionalStore
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.sql import dialect, housekeeping, listing, reads, rows
@@ -243,7 +251,9 @@ class SQLAlchemyJobStore(TransactionalStore):
             lambda conn: reads.list_recurring(conn, self.tables, after=after, limit=limit)
         )
 
-    async def due_recurring(self, *, now: dt.datetime, limit: int) -> list[RecurringJob]:
+    async def due_recurring(
+        self, *, now: dt.datetime, limit: int
+    ) -> list[RecurringJob | UnloadableRecurring]:
         return await self._read(lambda conn: reads.due_recurring(conn, self.tables, now, limit))
 
     async def list_servers(self) -> list[ServerInfo]:
