@@ -81,6 +81,23 @@ def compare(baseline: str | None, n: int) -> None:
 # --------------------------------------------------------------------------- one run
 
 
+class Jobs:
+    """The job run: a no-op that sets `finished` once `expected` jobs ran."""
+
+    expected = 0
+    ran = 0
+    finished: asyncio.Event | None = None
+
+    @classmethod
+    def until(cls, expected: int, finished: asyncio.Event) -> None:
+        cls.expected, cls.finished = expected, finished
+
+    async def noop(self) -> None:
+        Jobs.ran += 1
+        if Jobs.ran >= Jobs.expected and Jobs.finished is not None:
+            Jobs.finished.set()
+
+
 def run(scenario: str, n: int) -> None:
     """Runs in the child, under valgrind, with the engine of `--src` first on the path."""
     import sqlalchemy as sa  # noqa: F401 (imported before the clock starts, as in the service)
@@ -97,15 +114,7 @@ def run(scenario: str, n: int) -> None:
     from infrastructure.jobs.telemetry import default_middleware
 
     finished = asyncio.Event()
-    ran = 0
-
-    class Jobs:
-        async def noop(self) -> None:
-            nonlocal ran
-            ran += 1
-            if ran >= n:
-                finished.set()
-
+    Jobs.until(n, finished)
     registry = HandlerRegistry()
     registry.register(Jobs.noop, queue="default")
     folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
