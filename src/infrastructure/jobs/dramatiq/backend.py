@@ -1,0 +1,116 @@
+"""The dramatiq backend (`APP_JOBS__BACKEND=dramatiq`): job state in the SQL store of
+`APP_DB__URL`, delivery by a dramatiq broker (RabbitMQ or Redis).
+
+Jobs, history, continuations, batches, unique keys and recurring jobs are the SQL backend's,
+so the API, the CLI and the dashboard show the same thing whichever backend runs. What
+changes is how a worker learns of work: from a message on the broker, written to the outbox
+in the transaction that enqueued the job and published by the relay, instead of polling.
+
+Its own settings (`APP_JOBS__OPTIONS__<NAME>`):
+    BROKER_URL: `amqp://user:password@host:5672/vhost` or `redis://host:6379/0` (required).
+    QUEUE_PREFIX: put before every queue name on the broker (default none).
+    REDELIVER_SECONDS: a job still enqueued this long after its message went out gets
+        another (default 300; the broker may have lost the first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Collection, Mapping
+
+import sqlalchemy as sa
+from dramatiq import Broker
+
+from infrastructure.jobs.backend import (
+    BackendContext,
+    BackendError,
+    Loop,
+    Role,
+    default_server_id,
+)
+from infrastructure.jobs.dramatiq.broker import BrokerQueues, BrokerUrlError, create_broker
+from infrastructure.jobs.dramatiq.delivery import DeliveredClaims
+from infrastructure.jobs.dramatiq.outbox import OutboxStore
+from infrastructure.jobs.dramatiq.relay import Relay, RelaySettings
+from infrastructure.jobs.engine.worker import Worker
+from infrastructure.jobs.sql.backend import SqlBackend
+
+PREFETCH_PER_SLOT = 2
+"""Messages a consumer holds per job slot: the next claim finds them already here."""
+
+
+class DramatiqBackend(SqlBackend):
+    def __init__(self, context: BackendContext) -> None:
+        options = {name.lower(): value for name, value in context.options.items()}
+        self.queues = BrokerQueues(_broker_of(options), prefix=options.get("queue_prefix", ""))
+        super().__init__(context)
+        self.relay = Relay(
+            self.outbox,
+            self.queues.publish,
+            context.clock,
+            RelaySettings(redeliver_after=_redeliver_after(options)),
+        )
+        self._claims: list[DeliveredClaims] = []
+
+    def store_on(self, database: sa.Engine) -> OutboxStore:
+        return OutboxStore(database, schema=self._schema, prefix=self._prefix)
+
+    @property
+    def outbox(self) -> OutboxStore:
+        assert isinstance(self.store, OutboxStore)
+        return self.store
+
+    def worker(self, *, server_id: str | None = None) -> Worker:
+        """A worker whose claims come from the broker's messages (see `delivery.py`)."""
+        settings = self.context.worker
+        claims = DeliveredClaims(
+            self.outbox,
+            self.queues,
+            self.relay,
+            prefetch=PREFETCH_PER_SLOT * settings.concurrency,
+        )
+        self._claims.append(claims)
+        return Worker(
+            claims,
+            self.executor,
+            self.context.clock,
+            server_id=server_id or default_server_id(),
+            settings=settings,
+            middleware=self.middleware,
+        )
+
+    def loops(self, roles: Collection[Role]) -> list[Loop]:
+        """The relay runs in every process (the API's enqueues are published from there)."""
+        return [self.relay.run, *super().loops(roles)]
+
+    async def close(self) -> None:
+        for claims in self._claims:
+            await claims.close()
+        await super().close()
+        await asyncio.to_thread(self.queues.broker.close)
+
+
+def _broker_of(options: Mapping[str, str]) -> Broker:
+    url = options.get("broker_url")
+    if not url:
+        raise BackendError(
+            "the dramatiq backend needs APP_JOBS__OPTIONS__BROKER_URL (amqp://... or redis://...)"
+        )
+    try:
+        return create_broker(url)
+    except BrokerUrlError as exc:
+        raise BackendError(f"APP_JOBS__OPTIONS__BROKER_URL: {exc}") from exc
+
+
+def _redeliver_after(options: Mapping[str, str]) -> dt.timedelta:
+    raw = options.get("redeliver_seconds", "300")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise BackendError(
+            f"APP_JOBS__OPTIONS__REDELIVER_SECONDS must be a positive number: {raw!r}"
+        )
+    return dt.timedelta(seconds=seconds)

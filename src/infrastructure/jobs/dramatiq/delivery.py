@@ -1,0 +1,250 @@
+"""Consumption: the worker's claims come from the broker's messages.
+
+A `Receiver` consumes one broker queue through dramatiq's consumer in a thread of its own and
+buffers what arrives. `DeliveredClaims` is what our `Worker` claims through: it takes the
+buffered messages of the worker's queues in priority order, claims the jobs they name by id
+with a lease (as SQL workers claim), and acknowledges every message once the claim commits.
+A duplicate or stale message (the job ran, was deleted, or is held by another worker) claims
+nothing and is dropped. From there the job runs as on SQL: the same execution core, lease
+heartbeats, outcome, retries and graceful stop, so dramatiq never retries or times it out.
+At-least-once comes from the lease: a worker killed mid-job leaves it `processing` until the
+watchdog's rescue enqueues it again, which writes a new message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from dramatiq import Broker, Consumer, MessageProxy
+
+from application.jobs import JobId
+from infrastructure.jobs.dramatiq.broker import BrokerQueues, job_id_of
+from infrastructure.jobs.dramatiq.outbox import OutboxStore
+from infrastructure.jobs.dramatiq.relay import Relay
+from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
+
+logger = logging.getLogger(__name__)
+
+RECEIVE_TIMEOUT_MS = 100
+"""How long a consumer waits for a message before it looks at stop and pending acks."""
+RECONNECT_SECONDS = 1.0
+DELIVERY_WAIT_SECONDS = 2.0
+"""How long a claim waits for messages it has just published itself to come back (they may
+go to another process's consumer: then the wait ends at this bound)."""
+
+
+class Receiver:
+    """One broker queue's consumer, running in its own thread until `stop`."""
+
+    def __init__(
+        self, broker: Broker, queue_name: str, *, prefetch: int, arrived: Callable[[], None]
+    ) -> None:
+        self._broker = broker
+        self.queue_name = queue_name
+        self._prefetch = prefetch
+        self._arrived = arrived
+        self._buffer: collections.deque[tuple[MessageProxy, Consumer]] = collections.deque()
+        self._acks: collections.deque[tuple[MessageProxy, Consumer]] = collections.deque()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._receive, name=f"receive {queue_name}")
+        self._thread.daemon = True
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def take(self, limit: int) -> list[tuple[MessageProxy, Consumer]]:
+        taken: list[tuple[MessageProxy, Consumer]] = []
+        while len(taken) < limit and self._buffer:
+            taken.append(self._buffer.popleft())
+        return taken
+
+    def ack(self, messages: Sequence[tuple[MessageProxy, Consumer]]) -> None:
+        """Acknowledge in the consumer's thread (a pika connection is not thread-safe)."""
+        self._acks.extend(messages)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _receive(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+            except Exception:
+                self._buffer.clear()  # unacked: the broker delivers them again
+                self._acks.clear()
+                logger.warning(
+                    "consuming %s failed; reconnecting",
+                    self.queue_name,
+                    exc_info=True,
+                    extra={"action": "consumer_failed", "queue": self.queue_name},
+                )
+                self._stopping.wait(RECONNECT_SECONDS)
+
+    def _consume(self) -> None:
+        consumer = self._broker.consume(
+            self.queue_name, prefetch=self._prefetch, timeout=RECEIVE_TIMEOUT_MS
+        )
+        try:
+            for message in consumer:
+                self._send_acks()
+                if self._stopping.is_set():
+                    return
+                if message is not None:
+                    self._buffer.append((message, consumer))
+                    self._arrived()
+        finally:
+            self._send_acks()
+            consumer.close()
+
+    def _send_acks(self) -> None:
+        while self._acks:
+            message, consumer = self._acks.popleft()
+            try:
+                consumer.ack(message)
+            except Exception:  # its connection is gone: the broker delivers it again
+                logger.debug("ack of a message on %s failed", self.queue_name, exc_info=True)
+
+
+class DeliveredClaims:
+    """The worker's `JobClaims` on the dramatiq backend: claims come from delivered messages,
+    every other verb is the SQL store's."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        queues: BrokerQueues,
+        relay: Relay,
+        *,
+        prefetch: int,
+    ) -> None:
+        self._store = store
+        self._queues = queues
+        self._relay = relay
+        self._prefetch = prefetch
+        self._receivers: dict[str, Receiver] = {}
+        self._arrived = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def acquire(
+        self,
+        queues: Sequence[str],
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        server_id: str,
+    ) -> list[Claim]:
+        """Publish what this process left in the outbox, then claim the jobs named by up to
+        `limit` delivered messages, queues in priority order."""
+        receivers = await self._receivers_of(queues)
+        published = await self._relay.publish_pending()
+        expected = min(limit, sum(published[queue] for queue in queues))
+        await self._await_delivery(receivers, expected)
+        messages: list[tuple[Receiver, MessageProxy, Consumer]] = []
+        for receiver in receivers:
+            messages += [(receiver, *taken) for taken in receiver.take(limit - len(messages))]
+        if not messages:
+            return []
+        named = [job_id_of(message) for _, message, _ in messages]
+        claims = await self._store.claim_delivered(
+            [job_id for job_id in named if job_id is not None],
+            now=now,
+            lease=lease,
+            server_id=server_id,
+        )
+        for receiver, message, consumer in messages:
+            receiver.ack([(message, consumer)])
+        _log_dropped(len(messages) - len(claims))
+        return claims
+
+    async def wait_for_work(self, max_seconds: float) -> None:
+        if any(receiver.buffered for receiver in self._receivers.values()):
+            return
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), max_seconds)
+        except TimeoutError:
+            pass
+
+    async def close(self) -> None:
+        """Stop the consumers; messages not taken go back to the broker."""
+        for receiver in self._receivers.values():
+            receiver.stop()
+        for receiver in self._receivers.values():
+            await asyncio.to_thread(receiver.join, RECEIVE_TIMEOUT_MS / 1000 * 20)
+        self._receivers.clear()
+
+    async def _receivers_of(self, queues: Sequence[str]) -> list[Receiver]:
+        """The queues' receivers (started on first use), in the queues' order."""
+        self._loop = asyncio.get_running_loop()
+        for queue in queues:
+            if queue not in self._receivers:
+                name = await asyncio.to_thread(self._queues.declare, queue)
+                receiver = Receiver(
+                    self._queues.broker, name, prefetch=self._prefetch, arrived=self._signal
+                )
+                receiver.start()
+                self._receivers[queue] = receiver
+        return [self._receivers[queue] for queue in queues]
+
+    async def _await_delivery(self, receivers: Sequence[Receiver], expected: int) -> None:
+        deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+        while sum(r.buffered for r in receivers) < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            if sum(r.buffered for r in receivers) >= expected:
+                return
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _signal(self) -> None:
+        """Called from a receiver's thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._arrived.set)
+
+    # --- the SQL store's verbs ----------------------------------------------------------
+    async def extend(
+        self, tokens: Sequence[tuple[JobId, UUID, Output]], *, now: dt.datetime, lease: dt.timedelta
+    ) -> set[JobId]:
+        return await self._store.extend(tokens, now=now, lease=lease)
+
+    async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
+        return await self._store.finish(results, now=now)
+
+    async def release(
+        self, claims: Sequence[tuple[JobId, UUID]], *, now: dt.datetime, reason: str
+    ) -> None:
+        await self._store.release(claims, now=now, reason=reason)
+
+    async def heartbeat(self, server: ServerInfo) -> None:
+        await self._store.heartbeat(server)
+
+    async def remove_server(self, server_id: str) -> None:
+        await self._store.remove_server(server_id)
+
+
+def _log_dropped(count: int) -> None:
+    if count:
+        logger.debug(
+            "%d duplicate or stale message(s) dropped",
+            count,
+            extra={"action": "messages_dropped"},
+        )
