@@ -24,6 +24,9 @@ BROKER_URLS = {
 }
 SESSION_PREFIX = f"jobs-test-{uuid.uuid4().hex[:10]}."
 """This test session's queue-name prefix on every broker."""
+HAND_DRIVEN = {"DELIVERY_WAIT_SECONDS": "5"}
+"""The dramatiq backend's options for tests that run a worker with `run_once` right after an
+enqueue: a claim waits (up to 5 s) for the messages this process published."""
 
 
 def unreachable(kind: str, error: Exception) -> NoReturn:

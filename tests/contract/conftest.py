@@ -39,7 +39,7 @@ from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
-from tests.brokers import BROKER_URLS, SESSION_PREFIX, empty_queues, reachable_broker
+from tests.brokers import BROKER_URLS, HAND_DRIVEN, SESSION_PREFIX, empty_queues, reachable_broker
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import SERVER_URLS, empty_tables
 from tests.engine_loop import drain
@@ -98,7 +98,7 @@ def dramatiq_backend(broker: str, state: str) -> BackendFactory:
         reachable_broker(broker).close()
         empty_queues(broker, [*QUEUES, DEAD_LETTER])
         url = engine.url.render_as_string(hide_password=False)
-        options = {"BROKER_URL": BROKER_URLS[broker], "QUEUE_PREFIX": SESSION_PREFIX}
+        options = {"BROKER_URL": BROKER_URLS[broker], "QUEUE_PREFIX": SESSION_PREFIX, **HAND_DRIVEN}
         backend = DramatiqBackend(
             dataclasses.replace(context, database=DatabaseConfig(url=url), options=options)
         )

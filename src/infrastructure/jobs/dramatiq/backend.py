@@ -6,11 +6,7 @@ so the API, the CLI and the dashboard show the same thing whichever backend runs
 changes is how a worker learns of work: from a message on the broker, written to the outbox
 in the transaction that enqueued the job and published by the relay, instead of polling.
 
-Its own settings (`APP_JOBS__OPTIONS__<NAME>`):
-    BROKER_URL: `amqp://user:password@host:5672/vhost` or `redis://host:6379/0` (required).
-    QUEUE_PREFIX: put before every queue name on the broker (default none).
-    REDELIVER_SECONDS: a job still enqueued this long after its message went out gets
-        another (default 300; the broker may have lost the first).
+Its own settings are `OPTIONS` (`APP_JOBS__OPTIONS__<NAME>`, docs/dramatiq.md).
 """
 
 from __future__ import annotations
@@ -36,6 +32,16 @@ from infrastructure.jobs.dramatiq.relay import Relay, RelaySettings
 from infrastructure.jobs.engine.worker import Worker
 from infrastructure.jobs.sql.backend import SqlBackend
 
+OPTIONS = {
+    "BROKER_URL": "`amqp://user:password@host:5672/vhost` or `redis://host:6379/0` (required)",
+    "QUEUE_PREFIX": "put before every queue name on the broker (default none)",
+    "REDELIVER_SECONDS": "a job still enqueued this long after its message went out, or "
+    "with none, gets another (default 300; the broker may have lost the first)",
+    "DELIVERY_WAIT_SECONDS": "how long a claim waits for messages this process published to "
+    "arrive (default 0; for driving a worker by hand with `run_once`, as tests do)",
+}
+"""The backend's own settings, `APP_JOBS__OPTIONS__<NAME>`: name -> meaning."""
+
 PREFETCH_PER_SLOT = 2
 """Messages a consumer holds per job slot: the next claim finds them already here."""
 
@@ -43,13 +49,23 @@ PREFETCH_PER_SLOT = 2
 class DramatiqBackend(SqlBackend):
     def __init__(self, context: BackendContext) -> None:
         options = {name.lower(): value for name, value in context.options.items()}
-        self.queues = BrokerQueues(_broker_of(options), prefix=options.get("queue_prefix", ""))
+        if unknown := sorted(set(options) - {name.lower() for name in OPTIONS}):
+            known = ", ".join(OPTIONS)
+            raise BackendError(f"unknown dramatiq option(s) {', '.join(unknown)}; known: {known}")
+        self._delivery_wait = _seconds(options, "delivery_wait_seconds", "0", allow_zero=True)
+        self.queues = BrokerQueues(
+            _broker_of(options),
+            prefix=options.get("queue_prefix", ""),
+            track_in_flight=self._delivery_wait > 0,
+        )
         super().__init__(context)
         self.relay = Relay(
             self.outbox,
             self.queues.publish,
             context.clock,
-            RelaySettings(redeliver_after=_redeliver_after(options)),
+            RelaySettings(
+                redeliver_after=dt.timedelta(seconds=_seconds(options, "redeliver_seconds", "300"))
+            ),
         )
         self._claims: list[DeliveredClaims] = []
 
@@ -69,6 +85,7 @@ class DramatiqBackend(SqlBackend):
             self.queues,
             self.relay,
             prefetch=PREFETCH_PER_SLOT * settings.concurrency,
+            delivery_wait=self._delivery_wait,
         )
         self._claims.append(claims)
         return Worker(
@@ -103,14 +120,17 @@ def _broker_of(options: Mapping[str, str]) -> Broker:
         raise BackendError(f"APP_JOBS__OPTIONS__BROKER_URL: {exc}") from exc
 
 
-def _redeliver_after(options: Mapping[str, str]) -> dt.timedelta:
-    raw = options.get("redeliver_seconds", "300")
+def _seconds(
+    options: Mapping[str, str], name: str, default: str, *, allow_zero: bool = False
+) -> float:
+    """A number of seconds among the options (positive, or also 0 with `allow_zero`)."""
+    raw = options.get(name, default)
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not (seconds >= 0 if allow_zero else seconds > 0) or seconds == float("inf"):
         raise BackendError(
-            f"APP_JOBS__OPTIONS__REDELIVER_SECONDS must be a positive number: {raw!r}"
+            f"APP_JOBS__OPTIONS__{name.upper()} must be a number of seconds: {raw!r}"
         )
-    return dt.timedelta(seconds=seconds)
+    return seconds

@@ -9,7 +9,8 @@ these messages.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -45,11 +46,15 @@ def create_broker(url: str) -> Broker:
 @dataclass(slots=True)
 class BrokerQueues:
     """Our queues on a broker: names with a prefix (isolating services, or test runs, that
-    share a broker), declared once."""
+    share a broker), declared once. With `track_in_flight`, the messages published from this
+    process are remembered until a consumer of this process receives them (see
+    `DeliveredClaims`'s delivery wait)."""
 
     broker: Broker
     prefix: str = ""
+    track_in_flight: bool = False
     _declared: set[str] = field(default_factory=set)
+    _in_flight: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def name_of(self, queue: str) -> str:
@@ -72,15 +77,30 @@ class BrokerQueues:
             Exception: whatever the broker client raises when it cannot (down, refused).
         """
         for message in messages:
-            self.broker.enqueue(
-                Message(
-                    queue_name=self.declare(message.queue),
-                    actor_name=ACTOR_NAME,
-                    args=(str(message.job_id),),
-                    kwargs={},
-                    options={},
-                )
+            sending: Message[object] = Message(
+                queue_name=self.declare(message.queue),
+                actor_name=ACTOR_NAME,
+                args=(str(message.job_id),),
+                kwargs={},
+                options={},
             )
+            if self.track_in_flight:  # before sending: it may arrive before the confirm
+                with self._lock:
+                    self._in_flight[sending.message_id] = (sending.queue_name, time.monotonic())
+            self.broker.enqueue(sending)
+
+    def received(self, message_id: str) -> None:
+        if self.track_in_flight:
+            with self._lock:
+                self._in_flight.pop(message_id, None)
+
+    def in_flight(self, queue_names: Collection[str], *, max_age: float) -> int:
+        """Messages published from here to these queues within `max_age` seconds and not
+        received here yet (older ones went to another process, or are forgotten)."""
+        oldest = time.monotonic() - max_age
+        with self._lock:
+            self._in_flight = {m: sent for m, sent in self._in_flight.items() if sent[1] >= oldest}
+            return sum(queue in queue_names for queue, _ in self._in_flight.values())
 
 
 def job_id_of(message: Message[object] | MessageProxy) -> JobId | None:

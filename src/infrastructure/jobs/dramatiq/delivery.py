@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -35,16 +36,18 @@ logger = logging.getLogger(__name__)
 RECEIVE_TIMEOUT_MS = 100
 """How long a consumer waits for a message before it looks at stop and pending acks."""
 RECONNECT_SECONDS = 1.0
-DELIVERY_WAIT_SECONDS = 2.0
-"""How long a claim waits for messages it has just published itself to come back (they may
-go to another process's consumer: then the wait ends at this bound)."""
 
 
 class Receiver:
     """One broker queue's consumer, running in its own thread until `stop`."""
 
     def __init__(
-        self, broker: Broker, queue_name: str, *, prefetch: int, arrived: Callable[[], None]
+        self,
+        broker: Broker,
+        queue_name: str,
+        *,
+        prefetch: int,
+        arrived: Callable[[MessageProxy], None],
     ) -> None:
         self._broker = broker
         self.queue_name = queue_name
@@ -105,7 +108,7 @@ class Receiver:
                     return
                 if message is not None:
                     self._buffer.append((message, consumer))
-                    self._arrived()
+                    self._arrived(message)
         finally:
             self._send_acks()
             consumer.close()
@@ -130,8 +133,13 @@ class DeliveredClaims:
         relay: Relay,
         *,
         prefetch: int,
+        delivery_wait: float = 0.0,
     ) -> None:
+        """`delivery_wait`: how long a claim waits for the messages this process published
+        and has not received yet (0: it takes what has arrived). Driving a worker by hand,
+        `run_once` after an enqueue, needs it; a running worker wakes on arrival instead."""
         self._store = store
+        self._delivery_wait = delivery_wait
         self._queues = queues
         self._relay = relay
         self._prefetch = prefetch
@@ -151,9 +159,9 @@ class DeliveredClaims:
         """Publish what this process left in the outbox, then claim the jobs named by up to
         `limit` delivered messages, queues in priority order."""
         receivers = await self._receivers_of(queues)
-        published = await self._relay.publish_pending()
-        expected = min(limit, sum(published[queue] for queue in queues))
-        await self._await_delivery(receivers, expected)
+        await self._relay.publish_pending()
+        if self._delivery_wait > 0:
+            await self._await_delivery(receivers, limit)
         messages: list[tuple[Receiver, MessageProxy, Consumer]] = []
         for receiver in receivers:
             messages += [(receiver, *taken) for taken in receiver.take(limit - len(messages))]
@@ -201,22 +209,23 @@ class DeliveredClaims:
                 self._receivers[queue] = receiver
         return [self._receivers[queue] for queue in queues]
 
-    async def _await_delivery(self, receivers: Sequence[Receiver], expected: int) -> None:
-        deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
-        while sum(r.buffered for r in receivers) < expected:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
+    async def _await_delivery(self, receivers: Sequence[Receiver], limit: int) -> None:
+        """Until `limit` messages are here, or none published from here is on its way."""
+        names = {receiver.queue_name for receiver in receivers}
+        deadline = time.monotonic() + self._delivery_wait
+        while True:
             self._arrived.clear()
-            if sum(r.buffered for r in receivers) >= expected:
+            buffered = sum(receiver.buffered for receiver in receivers)
+            flying = self._queues.in_flight(names, max_age=self._delivery_wait)
+            remaining = deadline - time.monotonic()
+            if buffered >= limit or flying == 0 or remaining <= 0:
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                return
 
-    def _signal(self) -> None:
+    def _signal(self, message: MessageProxy) -> None:
         """Called from a receiver's thread."""
+        self._queues.received(message.message_id)
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._arrived.set)
 

@@ -93,14 +93,24 @@ class OutboxTransaction(SqlTransaction):
         update = outbox.update().where(outbox.c.id.in_(row_ids)).values(sent_at=now)
         self._conn.execute(update)
 
-    def redeliver_stale(self, sent_before: dt.datetime) -> int:
+    def redeliver_stale(self, sent_before: dt.datetime, now: dt.datetime) -> int:
         """Mark unsent again the rows of jobs still enqueued whose message went out before
-        `sent_before` (the broker may have lost it); drop the rows of jobs no longer enqueued."""
+        `sent_before` (the broker may have lost it), and write one for jobs enqueued since
+        before then that have none (enqueued before a switch from the `sql` backend); drop
+        the rows of jobs no longer enqueued. Returns how many messages go out again."""
         outbox, jobs = self._tables.outbox, self._jobs
         enqueued = sa.select(jobs.c.id).where(jobs.c.state == JobState.ENQUEUED)
         self._conn.execute(outbox.delete().where(outbox.c.job_id.not_in(enqueued)))
         stale = outbox.update().where(outbox.c.sent_at < sent_before).values(sent_at=None)
-        return int(self._conn.execute(stale).rowcount)
+        redelivered = int(self._conn.execute(stale).rowcount)
+        unannounced = sa.select(jobs.c.id, jobs.c.queue, sa.literal(now, UTCDateTime())).where(
+            jobs.c.state == JobState.ENQUEUED,
+            jobs.c.state_at < sent_before,
+            jobs.c.id.not_in(sa.select(outbox.c.job_id)),
+        )
+        columns = ["job_id", "queue", "created_at"]
+        added = self._conn.execute(outbox.insert().from_select(columns, unannounced))
+        return redelivered + max(0, int(added.rowcount))
 
     def claim_by_ids(
         self,
@@ -190,8 +200,8 @@ class OutboxStore(SQLAlchemyJobStore):
 
         return await self.transaction(lambda tx: work(_outbox_of(tx)))
 
-    async def redeliver_stale(self, *, sent_before: dt.datetime) -> int:
-        return await self.transaction(lambda tx: _outbox_of(tx).redeliver_stale(sent_before))
+    async def redeliver_stale(self, *, sent_before: dt.datetime, now: dt.datetime) -> int:
+        return await self.transaction(lambda tx: _outbox_of(tx).redeliver_stale(sent_before, now))
 
 
 def _outbox_of(tx: object) -> OutboxTransaction:

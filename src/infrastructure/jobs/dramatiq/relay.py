@@ -71,8 +71,9 @@ class Relay:
 
     async def redeliver_stale(self) -> int:
         """Mark for publishing again the messages the broker may have lost."""
-        sent_before = self._clock.now() - self.settings.redeliver_after
-        return await self._store.redeliver_stale(sent_before=sent_before)
+        now = self._clock.now()
+        sent_before = now - self.settings.redeliver_after
+        return await self._store.redeliver_stale(sent_before=sent_before, now=now)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish until `stopping` is set."""
