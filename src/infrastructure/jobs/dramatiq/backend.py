@@ -42,8 +42,10 @@ OPTIONS = {
 }
 """The backend's own settings, `APP_JOBS__OPTIONS__<NAME>`: name -> meaning."""
 
-PREFETCH_PER_SLOT = 2
-"""Messages a consumer holds per job slot: the next claim finds them already here."""
+PREFETCH_PER_SLOT = 1
+"""Messages a queue's consumer holds per job slot (unacknowledged until claimed: a worker
+killed holding them delays those jobs until the broker, or the redelivery sweep, sends them
+again)."""
 
 
 class DramatiqBackend(SqlBackend):

@@ -159,7 +159,10 @@ class DeliveredClaims:
         """Publish what this process left in the outbox, then claim the jobs named by up to
         `limit` delivered messages, queues in priority order."""
         receivers = await self._receivers_of(queues)
-        await self._relay.publish_pending()
+        try:
+            await self._relay.publish_pending()
+        except Exception:  # the relay's loop reports it; what has arrived may still run
+            logger.debug("publishing before a claim failed", exc_info=True)
         if self._delivery_wait > 0:
             await self._await_delivery(receivers, limit)
         messages: list[tuple[Receiver, MessageProxy, Consumer]] = []
@@ -168,14 +171,16 @@ class DeliveredClaims:
         if not messages:
             return []
         named = [job_id_of(message) for _, message, _ in messages]
-        claims = await self._store.claim_delivered(
-            [job_id for job_id in named if job_id is not None],
-            now=now,
-            lease=lease,
-            server_id=server_id,
-        )
-        for receiver, message, consumer in messages:
-            receiver.ack([(message, consumer)])
+        try:
+            claims = await self._store.claim_delivered(
+                [job_id for job_id in named if job_id is not None],
+                now=now,
+                lease=lease,
+                server_id=server_id,
+            )
+        finally:  # also when the claim failed: its outbox rows stay, and are sent again
+            for receiver, message, consumer in messages:
+                receiver.ack([(message, consumer)])
         _log_dropped(len(messages) - len(claims))
         return claims
 
