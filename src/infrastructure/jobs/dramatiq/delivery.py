@@ -56,6 +56,8 @@ class Receiver:
         self._buffer: collections.deque[tuple[MessageProxy, Consumer]] = collections.deque()
         self._acks: collections.deque[tuple[MessageProxy, Consumer]] = collections.deque()
         self._stopping = threading.Event()
+        self._failures = 0
+        """Consecutive failures to consume (only the first is a warning)."""
         self._thread = threading.Thread(target=self._receive, name=f"receive {queue_name}")
         self._thread.daemon = True
 
@@ -89,9 +91,12 @@ class Receiver:
             except Exception:
                 self._buffer.clear()  # unacked: the broker delivers them again
                 self._acks.clear()
-                logger.warning(
-                    "consuming %s failed; reconnecting",
+                self._failures += 1
+                logger.log(  # the first failure in full; the retries, every second, quietly
+                    logging.WARNING if self._failures == 1 else logging.DEBUG,
+                    "consuming %s failed; reconnecting every %.0f s",
                     self.queue_name,
+                    RECONNECT_SECONDS,
                     exc_info=True,
                     extra={"action": "consumer_failed", "queue": self.queue_name},
                 )
@@ -103,6 +108,7 @@ class Receiver:
         )
         try:
             for message in consumer:
+                self._failures = 0  # the broker answered
                 self._send_acks()
                 if self._stopping.is_set():
                     return
