@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 import sqlalchemy as sa
 from dramatiq import Broker
 
+from application.jobs import JobAdmin
 from infrastructure.jobs.backend import (
     BackendContext,
     BackendError,
@@ -29,6 +30,7 @@ from infrastructure.jobs.dramatiq.broker import BrokerQueues, BrokerUrlError, cr
 from infrastructure.jobs.dramatiq.delivery import DeliveredClaims
 from infrastructure.jobs.dramatiq.outbox import OutboxStore
 from infrastructure.jobs.dramatiq.relay import Relay, RelaySettings
+from infrastructure.jobs.dramatiq.triggers import TriggerConsumer, TriggerError, parse_triggers
 from infrastructure.jobs.engine.worker import Worker
 from infrastructure.jobs.sql.backend import SqlBackend
 
@@ -37,6 +39,9 @@ OPTIONS = {
     "QUEUE_PREFIX": "put before every queue name on the broker (default none)",
     "REDELIVER_SECONDS": "a job still enqueued this long after its message went out, or "
     "with none, gets another (default 300; the broker may have lost the first)",
+    "TRIGGERS": 'event triggers (RabbitMQ): a JSON list of {"exchange", "routing_key", '
+    '"handler"}; each message on the exchange with the routing key enqueues the handler with '
+    "the JSON body as its arguments (default none)",
     "DELIVERY_WAIT_SECONDS": "how long a claim waits for messages this process published to "
     "arrive (default 0; for driving a worker by hand with `run_once`, as tests do)",
 }
@@ -70,6 +75,7 @@ class DramatiqBackend(SqlBackend):
             ),
         )
         self._claims: list[DeliveredClaims] = []
+        self.triggers = _triggers_of(options, self.admin)
 
     def store_on(self, database: sa.Engine) -> OutboxStore:
         return OutboxStore(database, schema=self._schema, prefix=self._prefix)
@@ -101,13 +107,29 @@ class DramatiqBackend(SqlBackend):
 
     def loops(self, roles: Collection[Role]) -> list[Loop]:
         """The relay runs in every process (the API's enqueues are published from there)."""
-        return [self.relay.run, *super().loops(roles)]
+        loops = [self.relay.run, *super().loops(roles)]
+        if self.triggers is not None and Role.WORKER in roles:
+            loops.append(self.triggers.run)
+        return loops
 
     async def close(self) -> None:
         for claims in self._claims:
             await claims.close()
         await super().close()
         await asyncio.to_thread(self.queues.broker.close)
+
+
+def _triggers_of(options: Mapping[str, str], admin: JobAdmin) -> TriggerConsumer | None:
+    if "triggers" not in options:
+        return None
+    url = options["broker_url"]
+    if not url.lower().startswith(("amqp://", "amqps://")):
+        raise BackendError("APP_JOBS__OPTIONS__TRIGGERS needs a RabbitMQ broker (amqp://)")
+    try:
+        triggers = parse_triggers(options["triggers"])
+    except TriggerError as exc:
+        raise BackendError(f"APP_JOBS__OPTIONS__TRIGGERS: {exc}") from exc
+    return TriggerConsumer(url, options.get("queue_prefix", ""), triggers, admin)
 
 
 def _broker_of(options: Mapping[str, str]) -> Broker:
