@@ -92,6 +92,7 @@ class DramatiqBackend(SqlBackend):
             self.outbox,
             self.queues,
             self.relay,
+            self.context.clock,
             prefetch=PREFETCH_PER_SLOT * settings.concurrency,
             delivery_wait=self._delivery_wait,
         )

@@ -26,6 +26,7 @@ from uuid import UUID
 from dramatiq import Broker, Consumer, MessageProxy
 
 from application.jobs import JobId
+from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.dramatiq.broker import BrokerQueues, job_id_of
 from infrastructure.jobs.dramatiq.outbox import OutboxStore
 from infrastructure.jobs.dramatiq.relay import Relay
@@ -137,6 +138,7 @@ class DeliveredClaims:
         store: OutboxStore,
         queues: BrokerQueues,
         relay: Relay,
+        clock: Clock,
         *,
         prefetch: int,
         delivery_wait: float = 0.0,
@@ -145,6 +147,7 @@ class DeliveredClaims:
         and has not received yet (0: it takes what has arrived). Driving a worker by hand,
         `run_once` after an enqueue, needs it; a running worker wakes on arrival instead."""
         self._store = store
+        self._clock = clock
         self._delivery_wait = delivery_wait
         self._queues = queues
         self._relay = relay
@@ -163,7 +166,8 @@ class DeliveredClaims:
         server_id: str,
     ) -> list[Claim]:
         """Publish what this process left in the outbox, then claim the jobs named by up to
-        `limit` delivered messages, queues in priority order."""
+        `limit` delivered messages, queues in priority order, at the clock's time when they
+        are taken (`now`, read before the publishing and the wait, may precede their enqueue)."""
         receivers = await self._receivers_of(queues)
         try:
             await self._relay.publish_pending()
@@ -180,7 +184,7 @@ class DeliveredClaims:
         try:
             claims = await self._store.claim_delivered(
                 [job_id for job_id in named if job_id is not None],
-                now=now,
+                now=self._clock.now(),  # not `now`: the messages may name jobs enqueued since
                 lease=lease,
                 server_id=server_id,
             )
