@@ -32,7 +32,7 @@ else
   "$UV" lock --quiet "${upgrade[@]}"
 fi
 export_to "$out/dev.txt" --extra dev
-export_to "$out/app.txt" --extra postgres --extra mysql --extra mssql --extra otel
+export_to "$out/app.txt" --extra postgres --extra mysql --extra mssql --extra otel --extra rabbitmq --extra redis
 if $check; then
   cp requirements/tools.txt "$out/tools.txt"
   # A resolution from the same inputs that prefers what tools.txt already pins.

@@ -20,3 +20,16 @@ if ! mysqladmin -h 127.0.0.1 -u root status >/dev/null 2>&1; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   wait_for mariadb "mysqladmin -h 127.0.0.1 -u root status"
 fi
+
+if ! rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached || true
+  wait_for rabbitmq "rabbitmq-diagnostics -q check_port_connectivity"
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  wait_for redis "redis-cli -h 127.0.0.1 -p 6379 ping"
+fi

@@ -50,6 +50,8 @@ def configure_logging(level: str, fmt: str = "auto", *, stream: TextIO | None = 
         routed.handlers.clear()
         routed.propagate = True
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    for chatty in ("pika",):  # a line per connection step at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _shared_processors() -> list[Processor]:

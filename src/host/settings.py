@@ -222,7 +222,9 @@ class JobsSettings(BaseModel):
     backend: str = Field(
         "sql",
         description="Job adapter: `sql` (the database of `APP_DB__URL`), `memory` (inside one "
-        "process, lost on restart), or another's `package.module:Class`.",
+        "process, lost on restart), `dramatiq` (state in the database of `APP_DB__URL`, "
+        "delivery by RabbitMQ or Redis: see docs/dramatiq.md), or another's "
+        "`package.module:Class`.",
     )
     options: dict[str, str] = Field(
         default_factory=dict,

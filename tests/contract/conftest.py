@@ -9,6 +9,7 @@ name like any other, on which only the tests marked `smoke` run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -26,6 +27,7 @@ from infrastructure.jobs.backend import (
     create_backend,
 )
 from infrastructure.jobs.clock import FakeClock
+from infrastructure.jobs.dramatiq.backend import DramatiqBackend
 from infrastructure.jobs.engine.admin import EngineJobAdmin
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.engine.execution import Executor, construct
@@ -37,6 +39,7 @@ from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from tests.brokers import BROKER_URLS, HAND_DRIVEN, SESSION_PREFIX, empty_queues, reachable_broker
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import SERVER_URLS, empty_tables
 from tests.engine_loop import drain
@@ -86,6 +89,25 @@ def sql_backend(kind: str, *, one_statement_verbs: bool = True) -> BackendFactor
     return factory
 
 
+def dramatiq_backend(broker: str, state: str) -> BackendFactory:
+    """The dramatiq backend on a real `broker`, its state on the session's `state` database;
+    tables and this session's queues emptied."""
+
+    def factory(request: pytest.FixtureRequest, context: BackendContext) -> Any:
+        engine: sa.Engine = request.getfixturevalue(f"{state}_engine")
+        reachable_broker(broker).close()
+        empty_queues(broker, [*QUEUES, DEAD_LETTER])
+        url = engine.url.render_as_string(hide_password=False)
+        options = {"BROKER_URL": BROKER_URLS[broker], "QUEUE_PREFIX": SESSION_PREFIX, **HAND_DRIVEN}
+        backend = DramatiqBackend(
+            dataclasses.replace(context, database=DatabaseConfig(url=url), options=options)
+        )
+        empty_tables(backend.database, backend.outbox.metadata)
+        return closing(backend)
+
+    return factory
+
+
 ADAPTERS: dict[str, BackendFactory] = {
     "memory": memory_backend,
     "sqlite": sql_backend("sqlite"),
@@ -95,6 +117,8 @@ ADAPTERS: dict[str, BackendFactory] = {
     "mariadb": sql_backend("mariadb"),
     "mariadb-odbc": sql_backend("mariadb-odbc"),  # pyodbc, the driver path of SQL Server
     "toy": toy_backend,
+    "dramatiq-rabbitmq": dramatiq_backend("rabbitmq", "sqlite"),
+    "dramatiq-redis": dramatiq_backend("redis", "postgresql"),
 }
 if "mssql" in SERVER_URLS:  # opt-in: TEST_MSSQL_URL
     ADAPTERS["mssql"] = sql_backend("mssql")

@@ -11,6 +11,7 @@ import pytest
 
 from host.settings import Settings
 from host.settings_doc import BEGIN, END, SettingDoc, nested_models, render, sections
+from infrastructure.jobs.dramatiq import backend as dramatiq_backend
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "configuration.md"
@@ -18,6 +19,7 @@ ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| (.+?) \| (.+?) \| (.*) \|$", re.MUL
 MENTION = re.compile(r"\bAPP_[A-Z0-9_]*[A-Z0-9]")
 
 SETTINGS = [setting for section in sections() for setting in section.settings]
+ADAPTER_OPTIONS = {f"APP_JOBS__OPTIONS__{name}" for name in dramatiq_backend.OPTIONS}
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +63,7 @@ def test_the_documented_defaults_are_the_real_ones(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize("page", [PAGE, ROOT / "README.md"], ids=lambda page: page.name)
 def test_the_page_names_no_variable_that_does_not_exist(page: Path) -> None:
-    known = {setting.env for setting in SETTINGS} | set(nested_models())
+    known = {setting.env for setting in SETTINGS} | set(nested_models()) | ADAPTER_OPTIONS
 
     unknown = set(MENTION.findall(page.read_text())) - known
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from infrastructure.jobs.clock import SystemClock
+from infrastructure.jobs.dramatiq.outbox import OutboxStore
 from infrastructure.jobs.engine.client import EngineJobService
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from infrastructure.jobs.sql.tables import build_metadata
@@ -28,6 +29,8 @@ HEARTBEAT = 1.0
 WATCHDOG = 1.0
 POLL = 0.1
 SERVER_TIMEOUT = 6.0
+BROKER_URL = "RELIABILITY_BROKER_URL"
+"""Set (with `RELIABILITY_QUEUE_PREFIX`), worker processes run on the dramatiq backend."""
 
 TABLES = build_metadata()
 JOBS = TABLES.tables["jobs"]
@@ -61,8 +64,9 @@ def seed_from_environment() -> int:
 
 
 def job_service(engine: sa.Engine) -> tuple[EngineJobService, SQLAlchemyJobStore]:
-    """A client with the witness handlers on the test's engine."""
-    store = SQLAlchemyJobStore(engine)
+    """A client with the witness handlers on the test's engine (writing the outbox when the
+    workers are on the dramatiq backend: `RELIABILITY_BROKER_URL` set)."""
+    store = OutboxStore(engine) if BROKER_URL in os.environ else SQLAlchemyJobStore(engine)
     return EngineJobService(store, build_registry(), SystemClock()), store
 
 

@@ -15,6 +15,10 @@ with `PYTHONPATH=<repo>/src:<repo>` and these environment variables:
     RELIABILITY_SERVER_TIMEOUT  dead-server timeout seconds, default 6
     RELIABILITY_PARENT_PID      stop (as on SIGTERM) once this process is no longer the parent,
                                 so a test runner that dies leaves no worker behind
+    RELIABILITY_BROKER_URL      if set, run on the dramatiq backend with this broker (the worker
+                                then takes its jobs from the broker and runs a relay too)
+    RELIABILITY_QUEUE_PREFIX    its queue-name prefix on the broker
+    RELIABILITY_REDELIVER       its REDELIVER_SECONDS, default 5
 
 The server id is `server_id_of(pid)`, so the test knows it from the process id.
 """
@@ -29,7 +33,9 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from infrastructure.jobs.backend import BackendContext, DatabaseConfig
 from infrastructure.jobs.clock import SystemClock
+from infrastructure.jobs.dramatiq.backend import DramatiqBackend
 from infrastructure.jobs.engine.execution import Executor
 from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
@@ -76,34 +82,35 @@ class Config:
         )
 
 
+def worker_settings(config: Config) -> WorkerSettings:
+    return WorkerSettings(
+        queues=config.queues,
+        concurrency=config.concurrency,
+        lease=dt.timedelta(seconds=config.lease),
+        heartbeat_interval=config.heartbeat,
+        poll_interval=config.poll,
+        grace=dt.timedelta(seconds=config.grace),
+    )
+
+
+def watchdog_settings(config: Config) -> WatchdogSettings:
+    return WatchdogSettings(
+        interval=config.watchdog, server_timeout=dt.timedelta(seconds=config.server_timeout)
+    )
+
+
 async def serve(config: Config) -> None:
+    if "RELIABILITY_BROKER_URL" in os.environ:
+        await serve_on_dramatiq(config)
+        return
     server_id = server_id_of(os.getpid())
     engine = create_engine(config.url)
     store = SQLAlchemyJobStore(engine)
     book = WitnessBook(config.url, server_id=server_id, threads=config.concurrency)
     executor = Executor(build_registry(), book.factory, threads=config.concurrency)
     clock = SystemClock()
-    worker = Worker(
-        store,
-        executor,
-        clock,
-        server_id=server_id,
-        settings=WorkerSettings(
-            queues=config.queues,
-            concurrency=config.concurrency,
-            lease=dt.timedelta(seconds=config.lease),
-            heartbeat_interval=config.heartbeat,
-            poll_interval=config.poll,
-            grace=dt.timedelta(seconds=config.grace),
-        ),
-    )
-    watchdog = Watchdog(
-        store,
-        clock,
-        WatchdogSettings(
-            interval=config.watchdog, server_timeout=dt.timedelta(seconds=config.server_timeout)
-        ),
-    )
+    worker = Worker(store, executor, clock, server_id=server_id, settings=worker_settings(config))
+    watchdog = Watchdog(store, clock, watchdog_settings(config))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -119,6 +126,42 @@ async def serve(config: Config) -> None:
         executor.shutdown()
         book.close()
         engine.dispose()
+    logger.info("worker %s stopped", server_id)
+
+
+async def serve_on_dramatiq(config: Config) -> None:
+    """The same worker and watchdog on the dramatiq backend, with its relay."""
+    server_id = server_id_of(os.getpid())
+    book = WitnessBook(config.url, server_id=server_id, threads=config.concurrency)
+    backend = DramatiqBackend(
+        BackendContext(
+            registry=build_registry(),
+            handler_factory=book.factory,
+            clock=SystemClock(),
+            database=DatabaseConfig(url=config.url),
+            worker=worker_settings(config),
+            watchdog=watchdog_settings(config),
+            options={
+                "BROKER_URL": os.environ["RELIABILITY_BROKER_URL"],
+                "QUEUE_PREFIX": os.environ.get("RELIABILITY_QUEUE_PREFIX", ""),
+                "REDELIVER_SECONDS": os.environ.get("RELIABILITY_REDELIVER", "5"),
+            },
+        )
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    logger.info("worker %s started on dramatiq", server_id)
+    orphaned = asyncio.create_task(_stop_when_orphaned(config.parent_pid, stopping))
+    loops = [backend.relay.run, backend.watchdog().run, backend.worker(server_id=server_id).run]
+    try:
+        await asyncio.gather(*(run(stopping) for run in loops))
+    finally:
+        orphaned.cancel()
+        logger.info("worker %s stopping", server_id)
+        await backend.close()
+        book.close()
     logger.info("worker %s stopped", server_id)
 
 

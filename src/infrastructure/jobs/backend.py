@@ -191,6 +191,7 @@ BackendFactory = Callable[[BackendContext], JobBackend]
 BUILT_IN: dict[str, str] = {
     "memory": "infrastructure.jobs.memory.backend:MemoryBackend",
     "sql": "infrastructure.jobs.sql.backend:SqlBackend",
+    "dramatiq": "infrastructure.jobs.dramatiq.backend:DramatiqBackend",
 }
 """The adapters that come with the service, imported only when chosen."""
 

@@ -31,8 +31,11 @@ class SqlBackend(EngineBackend):
         self.database = database
         self._schema = config.schema or default_schema(config.url)
         self._prefix = config.table_prefix
-        store = SQLAlchemyJobStore(database, schema=self._schema, prefix=self._prefix)
-        super().__init__(store, context)
+        super().__init__(self.store_on(database), context)
+
+    def store_on(self, database: sa.Engine) -> SQLAlchemyJobStore:
+        """The store over the service's database (an adapter on SQL state may extend it)."""
+        return SQLAlchemyJobStore(database, schema=self._schema, prefix=self._prefix)
 
     async def prepare(self, stopping: asyncio.Event) -> bool:
         """Migrate, or wait for another process to (`migrate_on_start` off)."""

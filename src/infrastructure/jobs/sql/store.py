@@ -49,6 +49,9 @@ T = TypeVar("T")
 
 
 class SQLAlchemyJobStore(TransactionalStore):
+    transaction_type: type[SqlTransaction] = SqlTransaction
+    """What the lifecycle runs in; an adapter may extend it (the dramatiq outbox)."""
+
     def __init__(
         self,
         database: sa.Engine,
@@ -79,7 +82,8 @@ class SQLAlchemyJobStore(TransactionalStore):
         self, work: Callable[[Transaction], T], *, session: object | None = None
     ) -> T:
         return await self._runner.run(
-            lambda conn: work(SqlTransaction(conn, self.tables, self.dialect)), session=session
+            lambda conn: work(self.transaction_type(conn, self.tables, self.dialect)),
+            session=session,
         )
 
     async def _run(self, work: Callable[[sa.Connection], T]) -> T:

@@ -186,6 +186,16 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     )
+    sa.Table(  # messages for a broker (the dramatiq adapter), written with the state change
+        f"{prefix}job_outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("job_id", sa.Uuid(), nullable=False, unique=True),
+        sa.Column("queue", sa.Unicode(100), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime()),
+        sa.Index(None, "sent_at", "id"),
+    )
     return metadata
 
 
@@ -200,6 +210,7 @@ class JobTables:
     recurring: sa.Table
     ticks: sa.Table
     servers: sa.Table
+    outbox: sa.Table
 
     @classmethod
     def of(cls, metadata: sa.MetaData, prefix: str) -> JobTables:
@@ -212,4 +223,5 @@ class JobTables:
             recurring=named["recurring_jobs"],
             ticks=named["recurring_ticks"],
             servers=named["servers"],
+            outbox=named["job_outbox"],
         )
