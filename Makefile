@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements/dev.txt
 
 .PHONY: install system-packages run worker test lint format typecheck layers check clean \
-	lock lock-upgrade lock-check deploy-checks image-check
+	lock lock-upgrade lock-check deploy-checks image-check new-service
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ run: install ## start the service (API, embedded worker and scheduler) on http:/
 
 worker: install ## run a worker process only
 	$(BIN)/jobs-service worker
+
+# e.g. make new-service NAME=billing DEST=../billing ARGS="--backend postgresql --no-dashboard"
+new-service: install ## make a new microservice from this template (docs/new-service.md)
+	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make new-service NAME=billing DEST=../billing [ARGS=...]"; exit 2; }
+	$(BIN)/jobs-service new-service "$(NAME)" --dest "$(DEST)" $(ARGS)
 
 system-packages: ## unixODBC, the MariaDB ODBC driver and Chromium for the tests (apt-get, if missing)
 	@bash .ci/system-packages.sh

@@ -9,7 +9,14 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from application.jobs import Cron, RetryPolicy
+from application.jobs import Cron, JobService, RetryPolicy
+from application.use_cases import (
+    ForgotPassword,
+    RegisterUser,
+    RequestReport,
+    ScheduleInvoiceReminder,
+    SendBulkNotification,
+)
 from domain.clock import Clock
 from domain.invoices import InvoiceJobs
 from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
@@ -58,6 +65,23 @@ def handler_factories(a: Any) -> list[providers.Factory[Any]]:
         providers.Factory(TempFileJobs, a.temp_files, a.clock),
         providers.Factory(HeartbeatJobs, a.clock),
     ]
+
+
+class UseCases(containers.DeclarativeContainer):
+    """The commands the service accepts, each with the job port and the adapters it needs."""
+
+    jobs: providers.Dependency[JobService] = providers.Dependency()
+    adapters = providers.DependenciesContainer()
+
+    register_user = providers.Factory(RegisterUser, jobs, adapters.users, adapters.clock)
+    forgot_password = providers.Factory(
+        ForgotPassword, jobs, adapters.users, adapters.resets, adapters.clock
+    )
+    request_report = providers.Factory(RequestReport, jobs, adapters.reports, adapters.clock)
+    send_bulk_notification = providers.Factory(SendBulkNotification, jobs)
+    schedule_invoice_reminder = providers.Factory(
+        ScheduleInvoiceReminder, jobs, adapters.invoices, adapters.clock
+    )
 
 
 def register_handlers(registry: HandlerRegistry) -> None:

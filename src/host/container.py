@@ -10,13 +10,6 @@ from dependency_injector import containers, providers
 
 import host.catalog as catalog
 from application.jobs import JobAdmin, JobService
-from application.use_cases import (
-    ForgotPassword,
-    RegisterUser,
-    RequestReport,
-    ScheduleInvoiceReminder,
-    SendBulkNotification,
-)
 from domain.clock import Clock
 from host.registrar import RecurringJobRegistrar
 from host.settings import Settings
@@ -145,15 +138,8 @@ class Container(containers.DeclarativeContainer):
     jobs = providers.Callable(jobs_of, backend)
     admin = providers.Callable(admin_of, backend)
 
-    register_user = providers.Factory(RegisterUser, jobs, adapters.users, adapters.clock)
-    forgot_password = providers.Factory(
-        ForgotPassword, jobs, adapters.users, adapters.resets, adapters.clock
-    )
-    request_report = providers.Factory(RequestReport, jobs, adapters.reports, adapters.clock)
-    send_bulk_notification = providers.Factory(SendBulkNotification, jobs)
-    schedule_invoice_reminder = providers.Factory(
-        ScheduleInvoiceReminder, jobs, adapters.invoices, adapters.clock
-    )
+    # The use cases, declared with the handlers in the catalog.
+    use_cases = providers.Container(catalog.UseCases, jobs=jobs, adapters=adapters)
 
     registrar = providers.Factory(
         RecurringJobRegistrar,

@@ -72,7 +72,7 @@ async def test_ready_service_answers_both_health_checks(app: FastAPI) -> None:
 async def test_registering_a_user_sends_the_welcome_email_through_a_job(app: FastAPI) -> None:
     container = container_of(app)
 
-    registration = await container.register_user()("ada@example.com", "Ada")
+    registration = await container.use_cases.register_user()("ada@example.com", "Ada")
     await wait_for_state(app, registration.welcome_job_id, JobState.SUCCEEDED)
 
     sent = container.adapters.email().sent

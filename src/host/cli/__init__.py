@@ -2,7 +2,7 @@
 
 `serve | worker | scheduler | migrate` run processes. `jobs ...` and `recurring ...` work on
 the job store of `APP_DB__URL` directly, through the same ports as the REST API.
-`api-key create` makes an API key. Exit codes: 0 done, 1 not found or refused, 2 bad input.
+`api-key create` makes an API key. `new-service` makes a new service from this template. Exit codes: 0 done, 1 not found or refused, 2 bad input.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import typer
 
 from host.cli import jobs, keys, recurring
 from host.cli.processes import migrate, scheduler, serve, worker
+from host.cli.scaffold import new_service
 
 __all__ = ["cli", "main"]
 
@@ -26,6 +27,7 @@ for process in (serve, worker, scheduler, migrate):
 cli.add_typer(jobs.app, name="jobs")
 cli.add_typer(recurring.app, name="recurring")
 cli.add_typer(keys.app, name="api-key")
+cli.command("new-service")(new_service)
 
 
 def main() -> None:

@@ -1,0 +1,160 @@
+"""`new-service`: the generated service carries its own names, the example instead of the
+sample business, passes its own fast tests and serves; a template change comes in with
+`copier update`, keeping the service's edits."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scaffolding.rename import Answers, rename_tree
+from tests.scaffolding.conftest import ANSWERS, SERVICE, generate, git
+
+TEMPLATE_NAMES = re.compile(r"jobs[-_]service")
+SAMPLE_MODULES = ("users", "invoices", "reports", "notifications")
+SAMPLE_IMPORTS = re.compile(
+    r"\b(domain|application\.use_cases)\.(users|invoices|reports|notifications)\b"
+)
+SAMPLE_NAMES = re.compile(
+    r"\b(EmailJobs|InvoiceJobs|ReportJobs|NotificationJobs|RegisterUser|ForgotPassword|"
+    r"RequestReport|SendBulkNotification|ScheduleInvoiceReminder)\b"
+)
+SERVE_WAIT_SECONDS = 60.0
+
+
+def files_of(root: Path) -> Iterator[tuple[Path, str]]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and ".git" not in path.relative_to(root).parts:
+            try:
+                yield path, path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def test_the_service_has_its_own_names_everywhere(service: Path) -> None:
+    leftovers = [str(path) for path, text in files_of(service) if TEMPLATE_NAMES.search(text)]
+    assert leftovers == []
+    project = tomllib.loads((service / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "billing-service"
+    assert project["description"] == "Bills customers."
+    assert project["scripts"] == {SERVICE: "host.cli:main"}
+    assert (service / "README.md").read_text().startswith(f"# {SERVICE}\n")
+    assert "image: billing:local" in (service / "compose.yaml").read_text()
+    assert "app.kubernetes.io/name: billing" in (service / "k8s/base/kustomization.yaml").read_text()
+    assert '"sqlite:///./data/billing.db"' in (service / "src/host/settings.py").read_text()
+
+
+def test_the_sample_business_is_replaced_by_the_example(service: Path) -> None:
+    for module in SAMPLE_MODULES:
+        assert not (service / "src/domain" / f"{module}.py").exists()
+        assert not (service / "src/application/use_cases" / f"{module}.py").exists()
+    code = {path: text for path, text in files_of(service) if path.suffix == ".py"}
+    assert [str(path) for path, text in code.items() if SAMPLE_IMPORTS.search(text)] == []
+    source = {path: text for path, text in code.items() if "src" in path.parts}
+    assert [str(path) for path, text in source.items() if SAMPLE_NAMES.search(text)] == []
+    assert (service / "src/domain/greetings.py").is_file()
+    assert (service / "tests/unit/example/test_greetings.py").is_file()
+    for left_out in ("copier.yml", "scaffolding", "tests/scaffolding", "bench"):
+        assert not (service / left_out).exists()
+
+
+def test_the_service_is_a_repository_that_records_its_template_version(service: Path) -> None:
+    assert git(service, "status", "--porcelain") == ""
+    answers = (service / ".copier-answers.yml").read_text()
+    assert re.search(r"^_commit: \S+", answers, re.MULTILINE)
+    assert "service_name: billing" in answers
+
+
+def test_renaming_again_changes_nothing(service: Path) -> None:
+    assert rename_tree(service, Answers.parse(ANSWERS)) == []
+
+
+def test_a_name_containing_the_template_name_is_refused() -> None:
+    with pytest.raises(SystemExit, match="template's name"):
+        Answers.parse({**ANSWERS, "service_name": "jobs-service-2"})
+
+
+def in_service(service: Path) -> dict[str, str]:
+    """This checkout's interpreter and packages, with the service's own code first."""
+    return {**os.environ, "PYTHONPATH": f"{service / 'src'}{os.pathsep}{service}"}
+
+
+def test_the_service_passes_its_fast_tests(service: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "tests/unit", "tests/contract", "-k", "not postgresql and not mariadb and not mssql"],
+        cwd=service, env=in_service(service), capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert re.search(r"\d+ passed", done.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(service: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **in_service(service),
+        "APP_DB__URL": f"sqlite:///{tmp_path / 'billing.db'}",
+        "APP_HTTP__PORT": str(port),
+        "APP_TEMP_DIRECTORY": str(tmp_path / "tmp"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "host", "serve"], cwd=service, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_service_serves_until_ready(served: str) -> None:
+    deadline = time.monotonic() + SERVE_WAIT_SECONDS
+    status = None
+    while time.monotonic() < deadline and status != 200:
+        try:
+            status = httpx.get(f"{served}/health/ready").status_code
+        except httpx.TransportError:
+            time.sleep(0.2)
+    assert status == 200
+
+
+def test_an_update_brings_the_template_change_and_keeps_the_service_edit(
+    template: Path, tmp_path: Path
+) -> None:
+    from copier import run_update
+
+    fork = tmp_path / "template"
+    git(tmp_path, "clone", "--quiet", str(template), str(fork))
+    service = generate(fork, tmp_path / SERVICE)
+    readme = service / "README.md"
+    readme.write_text(readme.read_text() + "\nBilling's own notes.\n")
+    git(service, "commit", "--quiet", "--all", "--message", "the service's own edit")
+    cron_doc = fork / "docs/cron.md"
+    cron_doc.write_text(cron_doc.read_text() + "\nA later jobs-service fix.\n")
+    git(fork, "commit", "--quiet", "--all", "--message", "a template change")
+
+    run_update(service, defaults=True, unsafe=True, overwrite=True, quiet=True)
+
+    assert (service / "docs/cron.md").read_text().endswith("\nA later billing fix.\n")
+    assert readme.read_text().endswith("\nBilling's own notes.\n")
+    changed = git(service, "status", "--porcelain").splitlines()
+    assert sorted(line[3:] for line in changed) == [".copier-answers.yml", "docs/cron.md"]
