@@ -28,12 +28,24 @@ TEMPLATE_IMAGE_DATABASE_URL = "sqlite:////data/jobs.db"
 # Defaults as the settings and the generated settings doc write them (tests keep both equal).
 DEFAULT_CHANGES = {
     "dramatiq": (
-        ('        "sql",\n        description="Job adapter:', '        "dramatiq",\n        description="Job adapter:'),
-        ("| `APP_JOBS__BACKEND` | string | `sql` |", "| `APP_JOBS__BACKEND` | string | `dramatiq` |"),
+        (
+            '        "sql",\n        description="Job adapter:',
+            '        "dramatiq",\n        description="Job adapter:',
+        ),
+        (
+            "| `APP_JOBS__BACKEND` | string | `sql` |",
+            "| `APP_JOBS__BACKEND` | string | `dramatiq` |",
+        ),
     ),
     "no-dashboard": (
-        ("enabled: bool = Field(True, description=\"Serve the dashboard", "enabled: bool = Field(False, description=\"Serve the dashboard"),
-        ("| `APP_DASHBOARD__ENABLED` | boolean | `true` |", "| `APP_DASHBOARD__ENABLED` | boolean | `false` |"),
+        (
+            'enabled: bool = Field(True, description="Serve the dashboard',
+            'enabled: bool = Field(False, description="Serve the dashboard',
+        ),
+        (
+            "| `APP_DASHBOARD__ENABLED` | boolean | `true` |",
+            "| `APP_DASHBOARD__ENABLED` | boolean | `false` |",
+        ),
     ),
 }
 

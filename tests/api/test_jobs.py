@@ -14,33 +14,10 @@ from fastapi import FastAPI
 
 from application.jobs import JobId, JobState
 from tests.api.conftest import WAIT_SECONDS, client_of, container_of, wait_for_state
+from tests.api.requests import assert_problem, enqueue, get_job
 from tests.engine_loop import engine_of
 
-PROBLEM = "application/problem+json"
 HOUR = 3600
-
-
-async def enqueue(client: httpx.AsyncClient, handler: str, **body: Any) -> dict[str, Any]:
-    response = await client.post("/api/jobs", json={"handler": handler, **body})
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def get_job(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
-    response = await client.get(f"/api/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    job: dict[str, Any] = response.json()
-    return job
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
-    assert problem["instance"] == response.request.url.path
-    return problem
 
 
 # --- handlers --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from application.jobs import JobState
 from domain.maintenance import HeartbeatJobs, TempFileJobs
 from tests.api.conftest import WAIT_SECONDS, container_of, wait_for_state
-from tests.api.test_jobs import assert_problem, enqueue
+from tests.api.requests import assert_problem, enqueue
 
 
 async def test_batch_shows_its_progress_and_continuation(

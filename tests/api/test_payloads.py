@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from tests.api.conftest import MAX_BODY_BYTES, PAYLOAD_LIMIT_BYTES
-from tests.api.test_jobs import assert_problem
+from tests.api.requests import assert_problem
 
 JSON = {"content-type": "application/json"}
 MB = 1024 * 1024

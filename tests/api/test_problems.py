@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from host.api.deps import job_service
 from host.settings import Scope
 from tests.api.conftest import KEYS, REMOTE, client_of, running, settings_for
-from tests.api.test_jobs import assert_problem
+from tests.api.requests import assert_problem
 
 PROBLEM = "application/problem+json"
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.api.test_jobs import assert_problem, get_job
+from tests.api.requests import assert_problem, get_job
 
 NIGHTLY = {"cron": "0 3 * * *", "timezone": "Europe/Berlin", "handler": "HeartbeatJobs.beat"}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from scaffolding.rename import Answers, rename_tree
+
 from tests.scaffolding.conftest import ANSWERS, SERVICE, generate, git
 
 TEMPLATE_NAMES = re.compile(r"jobs[-_]service")
@@ -50,7 +50,9 @@ def test_the_service_has_its_own_names_everywhere(service: Path) -> None:
     assert project["scripts"] == {SERVICE: "host.cli:main"}
     assert (service / "README.md").read_text().startswith(f"# {SERVICE}\n")
     assert "image: billing:local" in (service / "compose.yaml").read_text()
-    assert "app.kubernetes.io/name: billing" in (service / "k8s/base/kustomization.yaml").read_text()
+    assert (
+        "app.kubernetes.io/name: billing" in (service / "k8s/base/kustomization.yaml").read_text()
+    )
     assert '"sqlite:///./data/billing.db"' in (service / "src/host/settings.py").read_text()
 
 
@@ -89,11 +91,30 @@ def in_service(service: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{service / 'src'}{os.pathsep}{service}"}
 
 
+@pytest.mark.timeout(900)
 def test_the_service_passes_its_fast_tests(service: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
-         "tests/unit", "tests/contract", "-k", "not postgresql and not mariadb and not mssql"],
-        cwd=service, env=in_service(service), capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit",
+            "tests/contract",
+            "--ignore=tests/unit/test_cron_oracle.py",  # the engine's, a minute, not the service's
+            "-k",
+            "not postgresql and not mariadb and not mssql",
+        ],
+        cwd=service,
+        env=in_service(service),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert re.search(r"\d+ passed", done.stdout)
@@ -116,8 +137,11 @@ def served(service: Path, tmp_path: Path) -> Iterator[str]:
         "APP_TEMP_DIRECTORY": str(tmp_path / "tmp"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "host", "serve"], cwd=service, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "host", "serve"],
+        cwd=service,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         yield f"http://127.0.0.1:{port}"

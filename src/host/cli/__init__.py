@@ -2,7 +2,8 @@
 
 `serve | worker | scheduler | migrate` run processes. `jobs ...` and `recurring ...` work on
 the job store of `APP_DB__URL` directly, through the same ports as the REST API.
-`api-key create` makes an API key. `new-service` makes a new service from this template. Exit codes: 0 done, 1 not found or refused, 2 bad input.
+`api-key create` makes an API key, `new-service` a new service from this template.
+Exit codes: 0 done, 1 not found or refused, 2 bad input.
 """
 
 from __future__ import annotations

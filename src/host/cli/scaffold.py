@@ -73,9 +73,7 @@ def copy(template: str, dest: Path, answers: dict[str, Any], ref: str) -> None:
         raise typer.BadParameter(
             "needs copier: pip install -e '.[scaffold]'", param_hint="new-service"
         ) from missing
-    run_copy(
-        template, dest, data=answers, vcs_ref=ref, defaults=True, unsafe=True, quiet=True
-    )
+    run_copy(template, dest, data=answers, vcs_ref=ref, defaults=True, unsafe=True, quiet=True)
 
 
 def first_commit(dest: Path) -> None:

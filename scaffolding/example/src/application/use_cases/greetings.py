@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from application.jobs import JobId, JobService
 from domain.greetings import GreetingJobs
+
+from application.jobs import JobId, JobService
 
 
 class GreetSomeone:
@@ -11,6 +12,4 @@ class GreetSomeone:
         self._jobs = jobs
 
     async def __call__(self, name: str) -> JobId:
-        return await self._jobs.options(unique_key=f"greet:{name}").enqueue(
-            GreetingJobs.send, name
-        )
+        return await self._jobs.options(unique_key=f"greet:{name}").enqueue(GreetingJobs.send, name)

@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from domain.greetings import GreetingJobs
 from fastapi import FastAPI
+from tests.unit.domain.fakes import RecordingContext
 
 from application.jobs import JobId, JobState, JobView
-from domain.greetings import GreetingJobs
 from host.app import create_app
 from host.container import Container
 from host.settings import DatabaseSettings, JobsSettings, Settings
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.persistence.memory import InMemoryGreetingLog
-from tests.unit.domain.fakes import RecordingContext
 
 NOW = dt.datetime(2026, 3, 10, 9, 30, tzinfo=dt.UTC)
 WAIT_SECONDS = 20.0
@@ -55,9 +55,11 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 async def settled(container: Container, job_id: JobId) -> JobView:
     """The job once it succeeded or failed (a run takes well under a second)."""
     async with asyncio.timeout(WAIT_SECONDS):
-        while (job := await container.jobs().get(job_id)).state not in SETTLED:
+        while True:
+            job = await container.jobs().get(job_id)
+            if job.state in SETTLED:
+                return job
             await asyncio.sleep(0.05)
-    return job
 
 
 async def test_the_use_case_greets_in_the_background_once_per_name(app: FastAPI) -> None:
