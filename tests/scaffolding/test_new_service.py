@@ -31,6 +31,10 @@ SAMPLE_NAMES = re.compile(
 )
 SERVE_WAIT_SECONDS = 60.0
 
+# Each copier render copies the whole template (a few seconds, more on a busy machine); the
+# service's own test suite takes minutes.
+pytestmark = pytest.mark.timeout(900)
+
 
 def files_of(root: Path) -> Iterator[tuple[Path, str]]:
     for path in sorted(root.rglob("*")):
@@ -91,7 +95,6 @@ def in_service(service: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{service / 'src'}{os.pathsep}{service}"}
 
 
-@pytest.mark.timeout(900)
 def test_the_service_passes_its_fast_tests(service: Path) -> None:
     done = subprocess.run(
         [
