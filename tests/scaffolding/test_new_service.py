@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from scaffolding.rename import Answers, rename_tree
+from typer.testing import CliRunner
 
+from host.cli import cli
 from tests.scaffolding.conftest import ANSWERS, SERVICE, generate, git
 
 TEMPLATE_NAMES = re.compile(r"jobs[-_]service")
@@ -138,19 +140,17 @@ def served(service: Path, tmp_path: Path) -> Iterator[str]:
         "APP_DB__URL": f"sqlite:///{tmp_path / 'billing.db'}",
         "APP_HTTP__PORT": str(port),
         "APP_TEMP_DIRECTORY": str(tmp_path / "tmp"),
+        "APP_AUTH__ALLOW_ANONYMOUS_LOCALHOST": "true",  # as `make run` does
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "host", "serve"],
-        cwd=service,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "host", "serve"], cwd=service, env=env, stdout=log, stderr=log
+        )
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def test_the_service_serves_until_ready(served: str) -> None:
@@ -162,6 +162,10 @@ def test_the_service_serves_until_ready(served: str) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     assert status == 200
+    # The service's own code serves: its example's recurring job is declared.
+    recurring = httpx.get(f"{served}/api/recurring")
+    assert recurring.status_code == 200
+    assert "daily-greetings" in recurring.text
 
 
 def test_an_update_brings_the_template_change_and_keeps_the_service_edit(
@@ -185,3 +189,38 @@ def test_an_update_brings_the_template_change_and_keeps_the_service_edit(
     assert readme.read_text().endswith("\nBilling's own notes.\n")
     changed = git(service, "status", "--porcelain").splitlines()
     assert sorted(line[3:] for line in changed) == [".copier-answers.yml", "docs/cron.md"]
+
+
+def test_the_command_takes_every_answer_and_makes_a_first_commit(
+    template: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "ledger"
+    options = ["--package", "ledger-app", "--backend", "postgresql", "--no-dashboard", "--sample"]
+    result = CliRunner().invoke(
+        cli, ["new-service", "ledger", "--dest", str(dest), "--template", str(template), *options]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert len(git(dest, "log", "--format=%H").split()) == 1
+    assert git(dest, "status", "--porcelain") == ""
+    assert [str(path) for path, text in files_of(dest) if TEMPLATE_NAMES.search(text)] == []
+    settings = (dest / "src/host/settings.py").read_text()
+    assert '"postgresql+psycopg://postgres@127.0.0.1:5432/ledger"' in settings
+    assert 'enabled: bool = Field(False, description="Serve the dashboard' in settings
+    configuration = (dest / "docs/configuration.md").read_text()
+    assert "| `APP_DASHBOARD__ENABLED` | boolean | `false` |" in configuration
+    assert (dest / "src/domain/invoices.py").is_file()
+    assert not (dest / "src/domain/greetings.py").exists()
+    project = tomllib.loads((dest / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "ledger-app"
+    assert (
+        "ledger-app[postgres,mysql,mssql,otel,scaffold]" in project["optional-dependencies"]["dev"]
+    )
+
+
+def test_the_command_refuses_a_folder_in_use(tmp_path: Path) -> None:
+    (tmp_path / "kept.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["new-service", "ledger", "--dest", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "new or empty folder" in result.output
+    assert [path.name for path in tmp_path.iterdir()] == ["kept.txt"]
