@@ -123,6 +123,9 @@ def test_the_service_passes_its_fast_tests(service: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert re.search(r"\d+ passed", done.stdout)
+    lint = [sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests"]
+    linted = subprocess.run(lint, cwd=service, capture_output=True, text=True, check=False)
+    assert linted.returncode == 0, linted.stdout
 
 
 def free_port() -> int:

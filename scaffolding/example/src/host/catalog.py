@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
-from domain.greetings import GreetingJobs
 
 from application.jobs import Cron, JobService, RetryPolicy
 from application.use_cases import GreetSomeone
 from domain.clock import Clock
+from domain.greetings import GreetingJobs
 from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
 from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from domain.greetings import GreetingJobs
-
 from application.jobs import JobId, JobService
+from domain.greetings import GreetingJobs
 
 
 class GreetSomeone:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tests.unit.domain.fakes import RecordingContext
 
 from infrastructure.jobs.clock import FakeClock
+from tests.unit.domain.fakes import RecordingContext
 
 NOW = dt.datetime(2026, 3, 10, 9, 30, tzinfo=dt.UTC)
 

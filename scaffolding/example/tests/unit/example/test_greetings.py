@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from domain.greetings import GreetingJobs
 from fastapi import FastAPI
-from tests.unit.domain.fakes import RecordingContext
 
 from application.jobs import JobId, JobState, JobView
+from domain.greetings import GreetingJobs
 from host.app import create_app
 from host.container import Container
 from host.settings import DatabaseSettings, JobsSettings, Settings
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.persistence.memory import InMemoryGreetingLog
+from tests.unit.domain.fakes import RecordingContext
 
 NOW = dt.datetime(2026, 3, 10, 9, 30, tzinfo=dt.UTC)
 WAIT_SECONDS = 20.0
