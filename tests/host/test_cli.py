@@ -124,6 +124,7 @@ COMMAND_OPTIONS = {
     ("worker",): [],
     ("scheduler",): [],
     ("migrate",): [],
+    ("new-service",): ["--dest", "--package", "--description", "--backend", "--no-dashboard"],
     ("jobs", "enqueue"): [
         "--args",
         "--kwargs",
@@ -161,7 +162,8 @@ def test_top_level_help_lists_every_command() -> None:
     result = run("--help")
 
     assert result.exit_code == 0
-    for group in ("serve", "worker", "scheduler", "migrate", "jobs", "recurring", "api-key"):
+    commands = ("serve", "worker", "scheduler", "migrate", "jobs", "recurring", "api-key")
+    for group in (*commands, "new-service"):
         assert group in result.stdout
     for group in ("jobs", "recurring", "api-key"):
         names = {path[1] for path in COMMAND_OPTIONS if path[0] == group}
