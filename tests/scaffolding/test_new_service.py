@@ -16,10 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaffolding.rename import Answers, rename_tree
+from scaffolding.rename import Answers, rename_text, rename_tree, replacements
 from typer.testing import CliRunner
 
 from host.cli import cli
+from host.cli.scaffold import TEMPLATE_ROOT
 from tests.scaffolding.conftest import ANSWERS, SERVICE, generate, git
 
 TEMPLATE_NAMES = re.compile(r"jobs[-_]service")
@@ -87,6 +88,14 @@ def test_renaming_again_changes_nothing(service: Path) -> None:
     assert rename_tree(service, Answers.parse(ANSWERS)) == []
 
 
+def test_the_backend_answer_sets_the_default_in_the_settings_and_their_doc() -> None:
+    pairs = replacements(Answers.parse({**ANSWERS, "backend": "dramatiq"}))
+    settings = rename_text((TEMPLATE_ROOT / "src/host/settings.py").read_text(), pairs)
+    doc = rename_text((TEMPLATE_ROOT / "docs/configuration.md").read_text(), pairs)
+    assert '        "dramatiq",\n        description="Job adapter:' in settings
+    assert "| `APP_JOBS__BACKEND` | string | `dramatiq` |" in doc
+
+
 def test_a_name_containing_the_template_name_is_refused() -> None:
     with pytest.raises(SystemExit, match="template's name"):
         Answers.parse({**ANSWERS, "service_name": "jobs-service-2"})
@@ -113,7 +122,7 @@ def test_the_service_passes_its_fast_tests(service: Path) -> None:
             "tests/contract",
             "--ignore=tests/unit/test_cron_oracle.py",  # the engine's, a minute, not the service's
             "-k",
-            "not postgresql and not mariadb and not mssql",
+            "not postgresql and not mariadb and not mssql and not dramatiq",
         ],
         cwd=service,
         env=in_service(service),
