@@ -214,6 +214,41 @@ class Fresh:
         return self.runs
 
 
+HOSTILE = "nul\x00 lone\udc80 url postgresql://app:s3cret@db:5432/jobs password=hunter2"
+"""Text a handler may produce that no database stores as it is, with credentials in it."""
+HOSTILE_STORED = "nul\\x00 lone\\udc80 url postgresql://app:***@db:5432/jobs password=***"
+"""`HOSTILE` as error and log text is stored: escaped and redacted."""
+HOSTILE_ESCAPED = HOSTILE.replace("\x00", "\\x00").replace("\udc80", "\\udc80")
+"""`HOSTILE` as a result is stored: escaped (a result is data: nothing is redacted)."""
+
+
+class Hostile:
+    """Handlers whose text or results a store cannot take as they are."""
+
+    def __init__(self, context: JobContext) -> None:
+        self.context = context
+
+    def raise_text(self) -> None:
+        self.context.logger.warning("log %s", HOSTILE)
+        raise RuntimeError(HOSTILE)
+
+    def return_text(self) -> dict[str, str]:
+        return {f"key {HOSTILE}": HOSTILE}
+
+    def return_value(self, kind: str) -> object:
+        Journal.add("return_value", kind)
+        if kind == "cyclic":
+            cyclic: list[object] = []
+            cyclic.append(cyclic)
+            return cyclic
+        if kind == "deep":
+            deep: list[object] = []
+            for _ in range(5000):
+                deep = [deep]
+            return deep
+        return float(kind)  # "nan", "inf"
+
+
 class Unregistered:
     """Never registered with the suite's registry."""
 
@@ -242,6 +277,9 @@ def build_registry() -> HandlerRegistry:
         Contextual.flaky,
         Contextual.poll_until_cancelled,
         Fresh.run,
+        Hostile.raise_text,
+        Hostile.return_text,
+        Hostile.return_value,
     ):
         registry.register(handler)
     registry.register(Registered.on_low, queue="low", retry=LOW_RETRY)

@@ -21,8 +21,10 @@ from prometheus_client import Counter, Histogram
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from application.jobs import JobId, JobState, JSONValue
+from infrastructure.jobs.engine.execution import error_of
 from infrastructure.jobs.engine.middleware import Enqueue, JobMiddleware
 from infrastructure.jobs.engine.model import Job
+from infrastructure.jobs.engine.stored_text import stored_text
 
 logger = logging.getLogger("infrastructure.jobs")
 
@@ -106,6 +108,7 @@ class LoggingMiddleware(JobMiddleware):
 
 
 def _log_outcome(job: Job, outcome: str, error: BaseException | None) -> None:
+    message = "" if error is None else stored_text(str(error))  # no credentials in the logs
     extra = {"action": f"job_{outcome}", "job_id": str(job.id), "handler": job.handler}
     if outcome == "succeeded":
         logger.info("job %s %s succeeded", job.id, job.handler, extra=extra)
@@ -114,10 +117,10 @@ def _log_outcome(job: Job, outcome: str, error: BaseException | None) -> None:
     elif outcome == "retried":
         attempts = f"attempt {job.attempt} of {job.retry.attempts}"
         logger.warning(
-            "job %s %s failed (%s): %s", job.id, job.handler, attempts, error, extra=extra
+            "job %s %s failed (%s): %s", job.id, job.handler, attempts, message, extra=extra
         )
     else:
-        logger.error("job %s %s failed for good: %s", job.id, job.handler, error, extra=extra)
+        logger.error("job %s %s failed for good: %s", job.id, job.handler, message, extra=extra)
 
 
 @dataclasses.dataclass(slots=True)
@@ -129,8 +132,16 @@ class _Open:
 
     def close(self, error: BaseException | None) -> None:
         if error is not None and not isinstance(error, asyncio.CancelledError):
-            self.span.record_exception(error)
-            self.span.set_status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}")
+            recorded = error_of(error)  # redacted, as stored
+            self.span.record_exception(
+                error,
+                attributes={
+                    "exception.message": recorded.message,
+                    "exception.stacktrace": recorded.traceback,
+                },
+            )
+            message = f"{type(error).__name__}: {recorded.message}"
+            self.span.set_status(trace.StatusCode.ERROR, message)
         context.detach(self.token)
         self.span.end()
 

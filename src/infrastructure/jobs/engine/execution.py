@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from pydantic_core import to_jsonable_python
-
 from application.jobs import JobError, JSONValue, LogLine
 from infrastructure.jobs.engine.model import Job, Output
+from infrastructure.jobs.engine.stored_text import storable_result, stored_text
 from infrastructure.jobs.handlers import HandlerRegistry
 
 logger = logging.getLogger(__name__)
@@ -92,7 +91,8 @@ class RunningContext:
             self._progress = max(0.0, min(100.0, float(percent)))
 
     def add_log(self, record: logging.LogRecord) -> None:
-        line = LogLine(at=self._now(), level=record.levelname, message=record.getMessage())
+        message = stored_text(record.getMessage())
+        line = LogLine(at=self._now(), level=stored_text(record.levelname), message=message)
         with self._lock:
             if self._logged < MAX_LOG_LINES:
                 self._logs.append(line)
@@ -116,10 +116,11 @@ class Outcome:
 
 
 def error_of(exc: BaseException) -> JobError:
+    """The record of what a handler raised, its text redacted and made storable."""
     return JobError(
-        type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)),
+        type=stored_text(f"{type(exc).__module__}.{type(exc).__qualname__}"),
+        message=stored_text(str(exc)),
+        traceback=stored_text("".join(traceback.format_exception(exc))),
     )
 
 
@@ -150,13 +151,16 @@ class Executor:
             method = getattr(instance, definition.method)
             limit = job.timeout or definition.options.timeout
             result = await self._call(method, args, kwargs, definition.is_async, limit, context)
+            # a result that cannot be stored (cyclic, too deep, NaN) fails the job like a raise
+            stored = storable_result(result)
         except asyncio.CancelledError:
             context.cancel()
             raise
         except Exception as exc:
-            logger.debug("job %s raised", job.id, exc_info=True)
-            return Outcome(error=error_of(exc), exception=exc)
-        return Outcome(result=to_jsonable_python(result, fallback=repr))
+            error = error_of(exc)
+            logger.debug("job %s raised %s: %s", job.id, error.type, error.message)
+            return Outcome(error=error, exception=exc)
+        return Outcome(result=stored)
 
     async def _call(
         self,

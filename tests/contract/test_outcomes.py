@@ -1,0 +1,196 @@
+"""Recording outcomes: text and results every store can hold, results that cannot be stored,
+and outcomes kept while the store is down or refuses one of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from uuid import UUID
+
+import pytest
+
+from application.jobs import JobId, JobState, RetryPolicy
+from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
+from infrastructure.jobs.engine.store import JobClaims
+from infrastructure.jobs.engine.worker import Worker, WorkerSettings
+from tests.contract.conftest import LEASE, QUEUES, Engine
+from tests.contract.handlers import HOSTILE_ESCAPED, HOSTILE_STORED, Hostile, Journal, Recorder
+
+S = JobState
+ONCE = RetryPolicy.none()
+
+
+# --- text every store can hold -------------------------------------------------------------------
+
+
+@pytest.mark.smoke
+async def test_hostile_error_and_log_text_is_stored_escaped_and_redacted(engine: Engine) -> None:
+    job_id = await engine.jobs.options(retry=ONCE).enqueue(Hostile.raise_text)
+
+    await engine.drain()
+
+    view = await engine.jobs.get(job_id)
+    assert view.state is S.FAILED
+    assert view.error is not None
+    assert view.error.message == HOSTILE_STORED
+    assert HOSTILE_STORED in view.error.traceback
+    assert "s3cret" not in view.error.traceback and "hunter2" not in view.error.traceback
+    assert view.history[-1].data is not None
+    assert view.history[-1].data["message"] == HOSTILE_STORED
+    assert [line.message for line in view.logs] == [f"log {HOSTILE_STORED}"]
+
+
+async def test_hostile_result_text_is_stored_escaped_but_not_redacted(engine: Engine) -> None:
+    job_id = await engine.jobs.enqueue(Hostile.return_text)
+
+    await engine.drain()
+
+    view = await engine.jobs.get(job_id)
+    assert view.state is S.SUCCEEDED
+    assert view.result == {f"key {HOSTILE_ESCAPED}": HOSTILE_ESCAPED}
+
+
+# --- results that cannot be stored ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("cyclic", "deeper than 64 levels"),
+        ("deep", "deeper than 64 levels"),
+        ("nan", "nan, which JSON cannot represent"),
+        ("inf", "inf, which JSON cannot represent"),
+    ],
+)
+async def test_result_that_cannot_be_stored_fails_the_job_and_the_round_is_recorded(
+    engine: Engine, kind: str, reason: str
+) -> None:
+    bad = await engine.jobs.options(retry=ONCE).enqueue(Hostile.return_value, kind)
+    good = await engine.jobs.enqueue(Recorder.record, 4)
+
+    assert await engine.worker.run_once() == 2
+
+    view = await engine.jobs.get(bad)
+    assert view.state is S.FAILED
+    assert view.error is not None
+    assert reason in view.error.message
+    assert (await engine.jobs.get(good)).result == 8
+
+
+# --- outcomes the store does not take at once ----------------------------------------------------
+
+
+class FaultyStore:
+    """The engine's store as a worker sees it, with faults switched on by the test: while
+    `down`, every write fails (the database unreachable); the outcome of a job in `refused`
+    always fails (a value the database cannot hold); with `down_after_claim`, the store goes
+    down once jobs are claimed."""
+
+    def __init__(self, store: JobClaims) -> None:
+        self._store = store
+        self.down = False
+        self.down_after_claim = False
+        self.refused: set[JobId] = set()
+        self.finish_calls = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("the database is unreachable")
+
+    async def acquire(
+        self,
+        queues: Sequence[str],
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        server_id: str,
+    ) -> list[Claim]:
+        self._check()
+        claims = await self._store.acquire(
+            queues, now=now, lease=lease, limit=limit, server_id=server_id
+        )
+        self.down = self.down_after_claim
+        return claims
+
+    async def extend(
+        self, tokens: Sequence[tuple[JobId, UUID, Output]], *, now: dt.datetime, lease: dt.timedelta
+    ) -> set[JobId]:
+        self._check()
+        return await self._store.extend(tokens, now=now, lease=lease)
+
+    async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
+        self.finish_calls += 1
+        self._check()
+        refused = [r for r in results if r.job_id in self.refused and r.error is None]
+        if refused:
+            raise ValueError(f"cannot store the outcome of {refused[0].job_id}")
+        return await self._store.finish(results, now=now)
+
+    async def release(
+        self, claims: Sequence[tuple[JobId, UUID]], *, now: dt.datetime, reason: str
+    ) -> None:
+        self._check()
+        await self._store.release(claims, now=now, reason=reason)
+
+    async def wait_for_work(self, max_seconds: float) -> None:
+        await self._store.wait_for_work(max_seconds)
+
+    async def heartbeat(self, server: ServerInfo) -> None:
+        self._check()
+        await self._store.heartbeat(server)
+
+    async def remove_server(self, server_id: str) -> None:
+        self._check()
+        await self._store.remove_server(server_id)
+
+
+def faulty_worker(engine: Engine) -> tuple[Worker, FaultyStore]:
+    faulty = FaultyStore(engine.store)
+    settings = WorkerSettings(queues=QUEUES, lease=LEASE, concurrency=8)
+    worker = Worker(faulty, engine.executor, engine.clock, server_id="faulty", settings=settings)
+    return worker, faulty
+
+
+async def test_outcomes_kept_while_the_store_is_down_are_recorded_once_it_is_back(
+    engine: Engine,
+) -> None:
+    worker, faulty = faulty_worker(engine)
+    ids = [await engine.jobs.enqueue(Recorder.record, n) for n in range(3)]
+    faulty.down_after_claim = True
+
+    assert await worker.run_once() == 3  # the outcomes cannot be written: they are kept
+    assert [(await engine.jobs.get(job_id)).state for job_id in ids] == [S.PROCESSING] * 3
+    faulty.down = faulty.down_after_claim = False
+    for _ in range(3):  # longer than a lease: the heartbeat keeps the jobs leased
+        engine.clock.advance(LEASE - dt.timedelta(seconds=1))
+        await worker.heartbeat()
+        await engine.watchdog.tick()  # would rescue the jobs were their leases not extended
+    assert [(await engine.jobs.get(job_id)).state for job_id in ids] == [S.PROCESSING] * 3
+    await worker.run_once()  # the kept outcomes are recorded
+
+    views = [await engine.jobs.get(job_id) for job_id in ids]
+    assert [view.state for view in views] == [S.SUCCEEDED] * 3
+    assert [view.result for view in views] == [0, 2, 4]
+    assert sorted(Journal.values("record")) == [0, 1, 2]  # each ran once
+
+
+async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(engine: Engine) -> None:
+    worker, faulty = faulty_worker(engine)
+    ids = [await engine.jobs.options(retry=ONCE).enqueue(Recorder.record, n) for n in range(5)]
+    poison = ids[2]
+    faulty.refused.add(poison)
+
+    await worker.run_once()
+
+    innocent = [await engine.jobs.get(job_id) for job_id in ids if job_id != poison]
+    assert [view.state for view in innocent] == [S.SUCCEEDED] * 4
+    assert (await engine.jobs.get(poison)).state is S.PROCESSING  # kept, to try again
+
+    await worker.run_once()  # refused again: recorded as a bare failure
+
+    view = await engine.jobs.get(poison)
+    assert view.state is S.FAILED
+    assert view.error is not None
+    assert view.error.message == "the outcome could not be stored: ValueError"
+    assert view.result is None
