@@ -4,6 +4,7 @@ and outcomes kept while the store is down or refuses one of them."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -172,7 +173,7 @@ async def test_outcomes_kept_while_the_store_is_down_are_recorded_once_it_is_bac
     views = [await engine.jobs.get(job_id) for job_id in ids]
     assert [view.state for view in views] == [S.SUCCEEDED] * 3
     assert [view.result for view in views] == [0, 2, 4]
-    assert sorted(Journal.values("record")) == [0, 1, 2]  # each ran once
+    assert Counter(Journal.values("record")) == Counter([0, 1, 2])  # each ran once
 
 
 async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(engine: Engine) -> None:
