@@ -97,3 +97,18 @@ def storable_result(result: object) -> JSONValue:
     """
     plain = to_jsonable_python(storable_json(result), fallback=repr)
     return cast(JSONValue, storable_json(plain))  # checks what models turned into, too
+
+
+def readable_json(value: JSONValue) -> JSONValue:
+    """A stored JSON value made safe to show: rows written before text was made storable
+    may hold lone surrogates (kept by JSON's escapes) or NaN; they are shown escaped, and
+    NaN or an infinity as its name."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, list):
+        return [readable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): readable_json(item) for key, item in value.items()}
+    return value

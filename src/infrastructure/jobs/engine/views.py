@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from application.jobs import (
@@ -14,6 +15,7 @@ from application.jobs import (
     Transition,
 )
 from infrastructure.jobs.engine.model import Job, RecurringJob
+from infrastructure.jobs.engine.stored_text import readable_json, storable
 
 SORTS: dict[JobSort, tuple[str, bool]] = {
     JobSort.NEWEST: ("created_at", True),
@@ -34,27 +36,33 @@ def job_view(
     progress: float,
     result: JSONValue,
 ) -> JobView:
+    """The job as operators see it; its stored JSON made safe to show (`readable_json`)."""
     return JobView(
         id=job.id,
         handler=job.handler,
-        args=job.args,
-        kwargs=job.kwargs,
+        args=[readable_json(arg) for arg in job.args],
+        kwargs={storable(k): readable_json(v) for k, v in job.kwargs.items()},
         queue=job.queue,
         state=job.state,
         created_at=job.created_at,
         run_at=job.run_at,
         attempt=job.attempt,
         max_attempts=job.retry.attempts,
-        history=tuple(history),
+        history=tuple(_readable_transition(t) for t in history),
         error=error,
         progress=progress,
         logs=tuple(logs),
-        result=result,
+        result=readable_json(result),
         unique_key=job.unique_key,
         parent_id=job.parent_id,
         batch_id=job.batch_id,
         recurring_id=job.recurring_id,
     )
+
+
+def _readable_transition(transition: Transition) -> Transition:
+    data = {storable(k): readable_json(v) for k, v in transition.data.items()}
+    return dataclasses.replace(transition, data=data)
 
 
 def recurring_view(definition: RecurringJob) -> RecurringView:
