@@ -374,14 +374,14 @@ async def test_bulk_delete_and_requeue_act_on_matching_jobs_only(
 
     # Then only they are, and a bulk requeue brings them back
     assert deleted.status_code == 200
-    assert deleted.json() == {"matched": 3, "changed": 3, "skipped": 0}
+    assert deleted.json() == {"matched": 3, "changed": 3, "skipped": 0, "skipped_jobs": []}
     in_deleted = await list_jobs(client, state="deleted")
     assert {item["id"] for item in in_deleted["items"]} == doomed
     assert (await get_job(client, spared["id"]))["state"] == "scheduled"
 
     requeued = await client.post("/api/jobs/bulk-requeue", json={"states": ["deleted"]})
 
-    assert requeued.json() == {"matched": 3, "changed": 3, "skipped": 0}
+    assert requeued.json() == {"matched": 3, "changed": 3, "skipped": 0, "skipped_jobs": []}
     assert (await list_jobs(client, state="deleted"))["items"] == []
 
 
@@ -395,3 +395,26 @@ async def test_bulk_action_needs_at_least_one_criterion(client: httpx.AsyncClien
     assert_problem(await client.post("/api/jobs/bulk-delete", json={"colour": "red"}), 422)
 
     assert len((await list_jobs(client, state="scheduled"))["items"]) == 1
+
+
+async def test_requeue_of_a_job_whose_unique_key_is_held_is_a_conflict_naming_the_holder(
+    idle_app: FastAPI,
+) -> None:
+    async with client_of(idle_app) as client:
+        first = await enqueue(client, "HeartbeatJobs.beat", unique_key="k:1", delay_seconds=HOUR)
+        assert (await client.delete(f"/api/jobs/{first['id']}")).status_code == 204
+        holder = await enqueue(client, "HeartbeatJobs.beat", unique_key="k:1", delay_seconds=HOUR)
+
+        single = await client.post(f"/api/jobs/{first['id']}/requeue")
+        bulk = await client.post("/api/jobs/bulk-requeue", json={"states": ["deleted"]})
+
+    problem = assert_problem(single, 409)
+    assert problem["type"].endswith("unique-key-held")
+    assert holder["id"] in problem["detail"]
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json() == {
+        "matched": 1,
+        "changed": 0,
+        "skipped": 1,
+        "skipped_jobs": [{"id": first["id"], "state": "deleted", "reason": problem["detail"]}],
+    }

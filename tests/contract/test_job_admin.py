@@ -23,6 +23,8 @@ from application.jobs import (
     JobState,
     MinuteCount,
     RetryPolicy,
+    SkippedJob,
+    UniqueKeyHeld,
 )
 from infrastructure.jobs.engine import admin as admin_module
 from infrastructure.jobs.engine.admin import EngineJobAdmin
@@ -266,7 +268,8 @@ async def test_bulk_requeue_skips_processing_jobs(engine: Engine, admin: EngineJ
     result = await admin.apply(BulkAction.REQUEUE, where)
 
     # Then the failed ones are enqueued again and the running one is left alone
-    assert result == BulkResult(matched=3, changed=2, skipped=1)
+    assert (result.matched, result.changed, result.skipped) == (3, 2, 1)
+    assert [(s.job_id, s.state) for s in result.skipped_jobs] == [(busy, S.PROCESSING)]
     assert {(await engine.jobs.get(job_id)).state for job_id in failed} == {S.ENQUEUED}
     assert (await engine.jobs.get(busy)).state is S.PROCESSING
     Journal.gates["busy"].set()
@@ -366,3 +369,64 @@ async def test_servers_are_listed_by_id(engine: Engine, admin: EngineJobAdmin) -
         ("server-a", ("critical", "default", "low"), 4),
     ]
     assert all(s.heartbeat_at == START and s.started_at == START for s in servers)
+
+
+# --- unique keys on requeue ----------------------------------------------------------------------
+
+
+async def failed_with_key(engine: Engine, key: str) -> JobId:
+    job_id = await engine.jobs.options(retry=RetryPolicy.none(), unique_key=key).enqueue(
+        Recorder.fail, "boom"
+    )
+    await engine.drain()
+    assert (await engine.jobs.get(job_id)).state is S.FAILED
+    return job_id
+
+
+async def test_requeue_of_a_job_whose_unique_key_another_job_holds_names_the_holder(
+    engine: Engine,
+) -> None:
+    failed = await failed_with_key(engine, "invoice:7")
+    holder = await engine.jobs.options(unique_key="invoice:7").schedule(
+        dt.timedelta(hours=1), Recorder.fail, "later"
+    )
+
+    with pytest.raises(UniqueKeyHeld) as refused:
+        await engine.jobs.requeue(failed)
+
+    assert refused.value.holder == holder
+    assert str(holder) in str(refused.value)
+    assert (await engine.jobs.get(failed)).state is S.FAILED
+
+
+async def test_bulk_requeue_of_jobs_sharing_a_unique_key_requeues_one_and_says_why_not_the_rest(
+    engine: Engine, admin: EngineJobAdmin
+) -> None:
+    first, second = [await failed_with_key(engine, "report:1") for _ in range(2)]
+    other = await failed_with_key(engine, "report:2")
+
+    result = await admin.apply(BulkAction.REQUEUE, JobFilter(states=frozenset({S.FAILED})))
+
+    assert (result.matched, result.changed, result.skipped) == (3, 2, 1)
+    states = {job_id: (await engine.jobs.get(job_id)).state for job_id in (first, second, other)}
+    assert states[other] is S.ENQUEUED
+    assert sorted(states[job_id] for job_id in (first, second)) == [S.ENQUEUED, S.FAILED]
+    [skip] = result.skipped_jobs
+    assert states[skip.job_id] is S.FAILED
+    assert skip.state is S.FAILED
+    assert "holds its unique key" in skip.reason
+
+
+async def test_bulk_requeue_reports_each_skipped_job_with_its_reason(
+    engine: Engine, admin: EngineJobAdmin
+) -> None:
+    enqueued = await engine.jobs.enqueue(Recorder.record, 1)
+
+    result = await admin.apply(BulkAction.REQUEUE, JobFilter(states=frozenset({S.ENQUEUED})))
+
+    assert result == BulkResult(
+        matched=1,
+        changed=0,
+        skipped=1,
+        skipped_jobs=(SkippedJob(job_id=enqueued, state=S.ENQUEUED, reason="enqueued already"),),
+    )

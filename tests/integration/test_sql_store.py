@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -12,10 +13,12 @@ from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import Session
 
-from application.jobs import JobState
+from application.jobs import JobId, JobState, UniqueKeyHeld
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
+from infrastructure.jobs.engine.model import Job, Move
 from infrastructure.jobs.handlers import HandlerRegistry
+from infrastructure.jobs.sql import rows
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.integration.handlers import Notes
 
@@ -124,3 +127,42 @@ async def test_enqueue_through_an_async_connection(engine: sa.Engine) -> None:
             job_id = await jobs.options(session=connection).enqueue(Notes.write, "async")
     await async_engine.dispose()
     assert (await jobs.get(job_id)).state is JobState.ENQUEUED
+
+
+async def test_requeue_loses_a_unique_key_race_with_a_clear_refusal(engine: sa.Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no other transaction can take the key")
+    # Given a deleted job with a unique key
+    jobs, store = service(engine)
+    first = await jobs.options(unique_key="report:9").enqueue(Notes.write, "a")
+    await jobs.delete(first)
+    taker = Job(
+        id=JobId(uuid.uuid4()),
+        handler="Notes.write",
+        args=["b"],
+        kwargs={},
+        queue="default",
+        state=JobState.ENQUEUED,
+        created_at=NOW,
+        unique_key="report:9",
+    )
+
+    def take_the_key_meanwhile(job: Job, move: Move) -> Move:
+        """After the requeue looked at the key: another transaction takes it and commits."""
+        with engine.begin() as other:
+            other.execute(store.tables.jobs.insert().values(rows.job_values(taker, NOW)))
+        return move
+
+    # When it is requeued while another transaction takes the key
+    with pytest.raises(UniqueKeyHeld) as refused:
+        await store.change_state(
+            first,
+            JobState.ENQUEUED,
+            now=NOW,
+            reason="requeued",
+            elect=take_the_key_meanwhile,
+        )
+
+    # Then the refusal names the job that took the key, and the first job stays deleted
+    assert refused.value.holder == taker.id
+    assert (await jobs.get(first)).state is JobState.DELETED

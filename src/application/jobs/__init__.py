@@ -1,6 +1,7 @@
 """The job port and its value types."""
 
 from application.jobs.admin import (
+    MAX_SKIPPED_SHOWN,
     BulkAction,
     BulkResult,
     Explanation,
@@ -18,6 +19,7 @@ from application.jobs.admin import (
     QueueView,
     Reason,
     ServerView,
+    SkippedJob,
 )
 from application.jobs.errors import (
     BatchNotFound,
@@ -30,6 +32,7 @@ from application.jobs.errors import (
     JobsError,
     PayloadTooLarge,
     RecurringJobNotFound,
+    UniqueKeyHeld,
 )
 from application.jobs.service import Batch, Handler, JobOptions, JobService
 from application.jobs.time_zones import iana_zone
@@ -56,6 +59,7 @@ from application.jobs.values import (
 from domain.jobs import JobContext
 
 __all__ = [
+    "MAX_SKIPPED_SHOWN",
     "NEVER",
     "Batch",
     "BatchId",
@@ -104,7 +108,9 @@ __all__ = [
     "RecurringView",
     "RetryPolicy",
     "ServerView",
+    "SkippedJob",
     "Transition",
+    "UniqueKeyHeld",
     "Weekday",
     "iana_zone",
 ]

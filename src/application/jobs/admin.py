@@ -176,12 +176,27 @@ class JobStats:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedJob:
+    """A job a bulk action left alone, the state it was in (None: gone meanwhile), and why."""
+
+    job_id: JobId
+    state: JobState | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BulkResult:
-    """What a bulk action did: jobs matched, changed, and left alone (e.g. processing)."""
+    """What a bulk action did: jobs matched, changed, and left alone (e.g. processing);
+    the first `MAX_SKIPPED_SHOWN` of those left alone with their reason."""
 
     matched: int
     changed: int
     skipped: int
+    skipped_jobs: tuple[SkippedJob, ...] = ()
+
+
+MAX_SKIPPED_SHOWN = 100
+"""Skipped jobs a bulk result names at most (the count covers them all)."""
 
 
 class BulkAction(StrEnum):

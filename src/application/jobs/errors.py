@@ -9,10 +9,13 @@ JobsError
 ├── PayloadTooLarge (ValueError)
 ├── InvalidSchedule (ValueError)
 ├── InvalidTransition
+│   └── UniqueKeyHeld
 └── InvalidQuery (ValueError)
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 
 class JobsError(Exception):
@@ -62,6 +65,18 @@ class InvalidSchedule(JobsError, ValueError):
 
 class InvalidTransition(JobsError):
     """The job's current state does not allow the requested change."""
+
+
+class UniqueKeyHeld(InvalidTransition):
+    """The job would become active, but another active job holds its unique key.
+
+    `holder` is that job's id when known (None: it was taken meanwhile by a job not yet seen).
+    """
+
+    def __init__(self, message: str, *, key: str, holder: UUID | None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.holder = holder
 
 
 class InvalidQuery(JobsError, ValueError):

@@ -185,7 +185,7 @@ async def bulk_requeue(where: JobFilterBody, admin: Admin) -> BulkResultOut:
 
 async def _bulk(admin: Admin, action: BulkAction, where: JobFilterBody) -> BulkResultOut:
     result = await admin.apply(action, where.to_filter())
-    return BulkResultOut(matched=result.matched, changed=result.changed, skipped=result.skipped)
+    return BulkResultOut.of(result)
 
 
 def check_storable(args: list[JSONValue], kwargs: dict[str, JSONValue]) -> None:

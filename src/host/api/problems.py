@@ -27,6 +27,7 @@ from application.jobs import (
     JobsError,
     PayloadTooLarge,
     RecurringJobNotFound,
+    UniqueKeyHeld,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     PayloadTooLarge: (413, "payload-too-large"),
     InvalidSchedule: (422, "invalid-schedule"),
     InvalidQuery: (422, "invalid-query"),
+    UniqueKeyHeld: (409, "unique-key-held"),
     InvalidTransition: (409, "invalid-transition"),
 }
 

@@ -243,6 +243,8 @@ def _act(action: BulkAction, job_ids: list[UUID], where: JobFilter, *, yes: bool
         )
     result = run(lambda c: _act_on_matching(c, action, where, yes=yes))
     typer.echo(f"matched {result.matched}, changed {result.changed}, skipped {result.skipped}")
+    for skipped in result.skipped_jobs:
+        typer.echo(f"skipped {skipped.job_id}: {skipped.reason}")
 
 
 async def _act_on_each(container: Container, action: BulkAction, job_ids: list[UUID]) -> int:

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from application.jobs import (
+    BulkResult,
     Explanation,
     HandlerInfo,
     JobFilter,
@@ -296,13 +297,50 @@ class JobFilterBody(Body):
         )
 
 
+class SkippedJobOut(View):
+    """A job a bulk action left alone, and why."""
+
+    id: UUID
+    state: JobState | None = Field(description="Its state; null when it was gone meanwhile.")
+    reason: str
+
+
 class BulkResultOut(View):
-    """What a bulk action did; processing jobs are skipped by a requeue."""
+    """What a bulk action did; processing jobs are skipped by a requeue, and so is a job
+    whose unique key another active job holds. `skipped_jobs` names the first 100 skipped."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"matched": 12, "changed": 11, "skipped": 1}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "matched": 12,
+                    "changed": 11,
+                    "skipped": 1,
+                    "skipped_jobs": [
+                        {
+                            "id": "0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+                            "state": "processing",
+                            "reason": "processing: left alone by this action",
+                        }
+                    ],
+                }
+            ]
+        }
     )
 
     matched: int
     changed: int
     skipped: int
+    skipped_jobs: list[SkippedJobOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: BulkResult) -> Self:
+        return cls(
+            matched=result.matched,
+            changed=result.changed,
+            skipped=result.skipped,
+            skipped_jobs=[
+                SkippedJobOut(id=s.job_id, state=s.state, reason=s.reason)
+                for s in result.skipped_jobs
+            ],
+        )

@@ -12,6 +12,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from application.jobs import (
+    MAX_SKIPPED_SHOWN,
     BatchView,
     BulkAction,
     BulkResult,
@@ -36,12 +37,14 @@ from application.jobs import (
     QueueView,
     RecurringView,
     ServerView,
+    SkippedJob,
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import iter_fires
 from infrastructure.jobs.engine.client import DEFAULT_PAYLOAD_LIMIT, EngineJobService
 from infrastructure.jobs.engine.explanations import Facts, explain
 from infrastructure.jobs.engine.middleware import Middlewares
+from infrastructure.jobs.engine.model import BulkMove
 from infrastructure.jobs.engine.store import AdminStore
 from infrastructure.jobs.handlers import HandlerRegistry
 
@@ -150,13 +153,17 @@ class EngineJobAdmin:
     async def apply(
         self, action: BulkAction, where: JobFilter, *, progress: Progress | None = None
     ) -> BulkResult:
-        matched = changed = 0
+        matched = changed = skipped = 0
+        shown: list[SkippedJob] = []
         cursor: str | None = None
         while True:  # a page per transaction
             page = await self.list_jobs(where, sort=JobSort.OLDEST, limit=BULK_PAGE, cursor=cursor)
             if page.items:
                 matched += len(page.items)
-                changed += len(await self._change([job.id for job in page.items], action))
+                done = await self._change([job.id for job in page.items], action)
+                changed += len(done.moved)
+                skipped += len(done.skipped)
+                shown += done.skipped[: MAX_SKIPPED_SHOWN - len(shown)]
                 if progress is not None:
                     progress(matched)
             if page.next_cursor is None:
@@ -167,12 +174,14 @@ class EngineJobAdmin:
             action,
             matched,
             changed,
-            matched - changed,
+            skipped,
             extra={"action": f"bulk_{action}"},
         )
-        return BulkResult(matched=matched, changed=changed, skipped=matched - changed)
+        return BulkResult(
+            matched=matched, changed=changed, skipped=skipped, skipped_jobs=tuple(shown)
+        )
 
-    async def _change(self, job_ids: list[JobId], action: BulkAction) -> set[JobId]:
+    async def _change(self, job_ids: list[JobId], action: BulkAction) -> BulkMove:
         now = self._clock.now()
         if action is BulkAction.DELETE:
             to, reason, unless = JobState.DELETED, "deleted by request", frozenset[JobState]()

@@ -16,9 +16,12 @@ from application.jobs import (
     JobId,
     JobNotFound,
     JobState,
+    SkippedJob,
+    UniqueKeyHeld,
 )
 from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.model import (
+    BulkMove,
     Elect,
     Job,
     Move,
@@ -100,11 +103,14 @@ def _create_batch(
 
 
 # --- moving jobs ------------------------------------------------------------------------------
-def apply(tx: Transaction, moves: Sequence[Move], now: dt.datetime) -> None:
-    """Apply transitions of jobs no worker writes to, and what they let run."""
+def apply(
+    tx: Transaction, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False
+) -> None:
+    """Apply transitions of jobs no worker writes to, and what they let run. `contested`:
+    the moves may take unique keys (see `Transaction.move`)."""
     if not moves:
         return
-    tx.move(moves, now)
+    tx.move(moves, now, contested=contested)
     if any(move.to is JobState.ENQUEUED for move in moves):
         tx.wake_workers()
     after_final(tx, [move for move in moves if move.to.is_final], now)
@@ -163,7 +169,11 @@ def change_state(
         raise JobNotFound(f"no job {job_id}")
     if job.state is to or job.state in unless:
         return job.state
-    apply(tx, [_elected_move(tx, job, Move(job_id, to, reason), elect)], now)
+    move = _elected_move(tx, job, Move(job_id, to, reason), elect)
+    try:
+        apply(tx, [move], now, contested=True)
+    except UniqueKeyHeld as taken:  # by a transaction that committed after our check
+        raise _key_held(tx, job, move.to) or taken from None
     return job.state
 
 
@@ -176,18 +186,75 @@ def change_states(
     reason: str,
     unless: frozenset[JobState] = frozenset(),
     elect: Elect = keep,
-) -> set[JobId]:
-    """Move each job that may move (bulk delete, requeue); return the ids that moved."""
-    moves = []
-    for job in tx.lock_jobs(job_ids).values():
-        if job.state is to or job.state in unless:
-            continue
+) -> BulkMove:
+    """Move each job that may move (bulk delete, requeue); say why each other one stays."""
+    found = tx.lock_jobs(job_ids)
+    skipped = [SkippedJob(job_id=i, state=None, reason="gone") for i in job_ids if i not in found]
+    moves, keys = [], set[str]()
+    for job in found.values():
         try:
-            moves.append(_elected_move(tx, job, Move(job.id, to, reason), elect))
-        except InvalidTransition:
-            continue
-    apply(tx, moves, now)
-    return {move.job_id for move in moves}
+            moves.append(_bulk_move(tx, job, Move(job.id, to, reason), unless, elect, keys))
+        except InvalidTransition as refused:
+            skipped.append(SkippedJob(job_id=job.id, state=job.state, reason=str(refused)))
+    moved = _apply_contested(tx, moves, found, now, skipped)
+    return BulkMove(moved=moved, skipped=skipped)
+
+
+def _bulk_move(
+    tx: Transaction,
+    job: Job,
+    move: Move,
+    unless: frozenset[JobState],
+    elect: Elect,
+    keys: set[str],
+) -> Move:
+    """The move of one job of a bulk action; its unique key is added to `keys`, those the
+    action's moves take.
+
+    Raises:
+        InvalidTransition: the job stays (the message says why).
+    """
+    if job.state is move.to:
+        raise InvalidTransition(f"{job.state} already")
+    if job.state in unless:
+        raise InvalidTransition(f"{job.state}: left alone by this action")
+    elected = _elected_move(tx, job, move, elect)
+    if job.unique_key is not None and elected.to in states.ACTIVE_STATES:
+        if job.unique_key in keys:
+            raise InvalidTransition(
+                f"job {job.id} cannot move to {elected.to}: another job of this action "
+                "holds its unique key"
+            )
+        keys.add(job.unique_key)
+    return elected
+
+
+def _apply_contested(
+    tx: Transaction,
+    moves: list[Move],
+    jobs: Mapping[JobId, Job],
+    now: dt.datetime,
+    skipped: list[SkippedJob],
+) -> set[JobId]:
+    """Apply the moves; should another transaction take a unique key meanwhile, apply them
+    one by one, skipping those whose key is taken. Returns the ids moved."""
+    try:
+        apply(tx, moves, now, contested=True)
+    except UniqueKeyHeld:
+        pass
+    else:
+        return {move.job_id for move in moves}
+    moved = set()
+    for move in moves:
+        try:
+            apply(tx, [move], now, contested=True)
+        except UniqueKeyHeld as taken:
+            job = jobs[move.job_id]
+            held = _key_held(tx, job, move.to) or taken
+            skipped.append(SkippedJob(job_id=job.id, state=job.state, reason=str(held)))
+        else:
+            moved.add(move.job_id)
+    return moved
 
 
 def _elected_move(tx: Transaction, job: Job, move: Move, elect: Elect) -> Move:
@@ -207,16 +274,26 @@ def _elected_move(tx: Transaction, job: Job, move: Move, elect: Elect) -> Move:
 
 
 def _check_move(tx: Transaction, job: Job, to: JobState) -> None:
-    """Raises InvalidTransition unless the job may move to `to` now."""
+    """Raises InvalidTransition (UniqueKeyHeld) unless the job may move to `to` now."""
     states.check_transition(job.id, job.state, to)
     if to is JobState.ENQUEUED and job.state is JobState.PROCESSING:
         states.check_transition(job.id, job.state, JobState.DELETED)
-    if job.unique_key is not None and to in states.ACTIVE_STATES:
-        holder = tx.holder_of(job.unique_key)
-        if holder is not None and holder != job.id:
-            raise InvalidTransition(
-                f"job {job.id} cannot move to {to}: job {holder} holds its unique key"
-            )
+    if (held := _key_held(tx, job, to)) is not None:
+        raise held
+
+
+def _key_held(tx: Transaction, job: Job, to: JobState) -> UniqueKeyHeld | None:
+    """The refusal to move `job` to `to` because another active job holds its unique key."""
+    if job.unique_key is None or to not in states.ACTIVE_STATES:
+        return None
+    holder = tx.holder_of(job.unique_key)
+    if holder is None or holder == job.id:
+        return None
+    return UniqueKeyHeld(
+        f"job {job.id} cannot move to {to}: job {holder} holds its unique key",
+        key=job.unique_key,
+        holder=holder,
+    )
 
 
 def enqueue_due(tx: Transaction, now: dt.datetime, limit: int) -> int:

@@ -18,6 +18,7 @@ from application.jobs import (
     JSONValue,
     LogLine,
     RetryPolicy,
+    SkippedJob,
 )
 
 
@@ -104,6 +105,14 @@ class Move:
     to: JobState
     reason: str
     data: dict[str, JSONValue] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkMove:
+    """What a bulk move did: the jobs moved, and those that stayed with why."""
+
+    moved: set[JobId]
+    skipped: list[SkippedJob]
 
 
 Elect = Callable[[Job, Move], Move]

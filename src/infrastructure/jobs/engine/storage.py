@@ -11,6 +11,7 @@ from uuid import UUID
 from application.jobs import JobId, JobState
 from infrastructure.jobs.engine import lifecycle, running
 from infrastructure.jobs.engine.model import (
+    BulkMove,
     Claim,
     Elect,
     Finish,
@@ -74,7 +75,7 @@ class TransactionalStore(abc.ABC):
         reason: str,
         unless: frozenset[JobState] = frozenset(),
         elect: Elect = keep,
-    ) -> set[JobId]:
+    ) -> BulkMove:
         return await self.transaction(
             lambda tx: lifecycle.change_states(
                 tx, job_ids, to, now, reason=reason, unless=unless, elect=elect

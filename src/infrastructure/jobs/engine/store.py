@@ -29,6 +29,7 @@ from application.jobs import (
     MinuteCount,
 )
 from infrastructure.jobs.engine.model import (
+    BulkMove,
     Claim,
     Elect,
     Finish,
@@ -78,8 +79,9 @@ class JobWriter(Protocol):
 
         Raises:
             JobNotFound: no job has this id.
-            InvalidTransition: the move is not allowed from the job's state, or the job's
-                unique key is held by another active job, or `elect` vetoed the move.
+            InvalidTransition: the move is not allowed from the job's state, or `elect`
+                vetoed the move.
+            UniqueKeyHeld: the job's unique key is held by another active job.
         """
 
     async def change_states(
@@ -91,9 +93,9 @@ class JobWriter(Protocol):
         reason: str,
         unless: frozenset[JobState] = frozenset(),
         elect: Elect = keep,
-    ) -> set[JobId]:
+    ) -> BulkMove:
         """`change_state` for many jobs in one transaction; jobs that may not move (or are
-        gone) are skipped. Returns the ids that moved."""
+        gone) are skipped. Returns the ids that moved, and each skipped job with why."""
 
 
 class JobClaims(Protocol):

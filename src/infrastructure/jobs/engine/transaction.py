@@ -31,9 +31,14 @@ class Transaction(Protocol):
         """Store a new active job with a unique key, as `insert_jobs`; False (nothing stored)
         when an active job holds the key already."""
 
-    def move(self, moves: Sequence[Move], now: dt.datetime) -> None:
+    def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
         """Move jobs no worker writes to: their state, its time, the history; a claim they
-        held is voided, and the unique key is held in active states only."""
+        held is voided, and the unique key is held in active states only.
+
+        Raises:
+            UniqueKeyHeld: `contested` moves would take a unique key that another
+                transaction's job took meanwhile (nothing moved, the transaction usable).
+        """
 
     def awaiting_children(self, parent_ids: Collection[JobId]) -> list[Job]:
         """The `awaiting` continuations of these parents."""

@@ -103,7 +103,8 @@ class MemoryTransaction:
         self.insert_jobs([job], now)
         return True
 
-    def move(self, moves: Sequence[Move], now: dt.datetime) -> None:
+    def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
+        # no other transaction runs meanwhile: the lifecycle's look at the key holds
         for move in moves:
             row = self._rows[move.job_id]
             row.token = row.lease_until = row.server_id = None

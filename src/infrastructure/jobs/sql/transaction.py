@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from application.jobs import BatchId, ContinueOn, JobId, JobState
+from application.jobs import BatchId, ContinueOn, JobId, JobState, UniqueKeyHeld
 from infrastructure.jobs.engine.model import Job, Move, RecurringJob, Tick
 from infrastructure.jobs.engine.states import ACTIVE_STATES
 from infrastructure.jobs.sql import reads, rows
@@ -44,7 +44,19 @@ class SqlTransaction(SqlClaims):
             return False
         return True
 
-    def move(self, moves: Sequence[Move], now: dt.datetime) -> None:
+    def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
+        if not contested:
+            self._move(moves, now)
+            return
+        try:
+            with self._conn.begin_nested():  # the unique index decides, even in a race
+                self._move(moves, now)
+        except IntegrityError:
+            raise UniqueKeyHeld(
+                "another active job took the unique key meanwhile", key="", holder=None
+            ) from None
+
+    def _move(self, moves: Sequence[Move], now: dt.datetime) -> None:
         jobs = self._jobs
         for to in {move.to for move in moves}:
             ids = [move.job_id for move in moves if move.to is to]
