@@ -82,6 +82,8 @@ def backend_context(
             interval=jobs.watchdog_seconds,
             server_timeout=dt.timedelta(seconds=jobs.server_timeout_seconds),
             retention=dt.timedelta(days=jobs.retention_days),
+            failed_retention=dt.timedelta(days=jobs.failed_retention_days),
+            tick_retention=dt.timedelta(hours=jobs.tick_retention_hours),
         ),
         scheduler_poll_seconds=jobs.scheduler_poll_seconds,
         payload_limit=jobs.payload_limit_bytes,

@@ -265,7 +265,22 @@ class JobsSettings(BaseModel):
         64 * 1024, ge=1, description="Largest accepted size of a job's arguments as JSON."
     )
     retention_days: float = Field(
-        7.0, gt=0, description="Succeeded and deleted jobs are purged after this many days."
+        7.0,
+        gt=0,
+        description="Succeeded and deleted jobs are purged after this many days; a batch "
+        "this long after it was created, once none of its jobs is left.",
+    )
+    failed_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Failed jobs (with their history and log lines) are purged after this "
+        "many days.",
+    )
+    tick_retention_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Rows of the recurring-tick ledger are purged this many hours after "
+        "their fire time.",
     )
     server_timeout_seconds: float = Field(
         60.0, gt=0, description="A server without a heartbeat for this long is removed."

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from application.jobs import JobId, JobNotFound, JobState, RetryPolicy
+from application.jobs import BatchNotFound, JobId, JobNotFound, JobState, RetryPolicy
+from infrastructure.jobs.engine.model import Tick
 from infrastructure.jobs.engine.watchdog import Watchdog, WatchdogSettings
 from tests.contract.conftest import QUEUES, SERVER_ID, START, Engine
 from tests.contract.handlers import Contextual, Recorder
@@ -165,3 +166,80 @@ async def _exists(engine: Engine, job_id: JobId) -> bool:
     except JobNotFound:
         return False
     return True
+
+
+FAILED_RETENTION = dt.timedelta(days=30)
+TICK_RETENTION = dt.timedelta(days=1)
+
+
+async def test_failed_jobs_and_their_history_are_purged_after_their_own_retention(
+    engine: Engine,
+) -> None:
+    failed = await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Contextual.flaky, 2)
+    await engine.drain()
+
+    engine.clock.advance(FAILED_RETENTION)
+    await engine.watchdog.tick()
+    assert (await engine.jobs.get(failed)).state is S.FAILED
+
+    engine.clock.advance(dt.timedelta(seconds=1))
+    await engine.watchdog.tick()
+    with pytest.raises(JobNotFound):
+        await engine.jobs.get(failed)
+
+
+async def test_batch_is_purged_once_its_jobs_are_gone(engine: Engine) -> None:
+    async with engine.jobs.batch() as batch:
+        await batch.enqueue(Recorder.record, 1)
+        batch.then(Recorder.pair, "summary", "sent")
+    await engine.drain()
+
+    engine.clock.advance(RETENTION + dt.timedelta(seconds=1))
+    await engine.watchdog.tick()
+
+    with pytest.raises(BatchNotFound):
+        await engine.jobs.get_batch(batch.id)
+
+
+async def record_tick(engine: Engine, fire_at: dt.datetime) -> bool:
+    """Record a tick of `every-minute` at `fire_at`, its schedule expected there."""
+    now = engine.clock.now()
+    await engine.store.set_recurring_paused("every-minute", False, next_run_at=fire_at)
+    definition = await engine.store.get_recurring("every-minute")
+    assert definition is not None
+    return await engine.store.record_ticks(
+        "every-minute",
+        expected_next_run=fire_at,
+        next_run_at=fire_at + dt.timedelta(minutes=1),
+        ticks=[Tick(fire_at=fire_at, job=definition.new_job(now, reason="tick"))],
+        now=now,
+    )
+
+
+async def add_every_minute(engine: Engine) -> None:
+    await engine.jobs.add_or_update_recurring("every-minute", "* * * * *", Recorder.record, 1)
+
+
+async def test_tick_ledger_rows_are_purged_after_their_retention(engine: Engine) -> None:
+    # Given a tick in the ledger: the same fire time cannot be recorded again
+    await add_every_minute(engine)
+    assert await record_tick(engine, START)
+    assert not await record_tick(engine, START)
+
+    # When its retention has passed, Then the ledger no longer holds it
+    engine.clock.advance(TICK_RETENTION)
+    await engine.watchdog.tick()
+    assert not await record_tick(engine, START)
+    engine.clock.advance(dt.timedelta(seconds=1))
+    await engine.watchdog.tick()
+    assert await record_tick(engine, START)
+
+
+async def test_removing_a_recurring_job_removes_its_ledger(engine: Engine) -> None:
+    await add_every_minute(engine)
+    assert await record_tick(engine, START)
+
+    await engine.jobs.remove_recurring("every-minute")
+    await add_every_minute(engine)
+
+    assert await record_tick(engine, START)

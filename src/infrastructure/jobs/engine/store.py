@@ -43,6 +43,9 @@ from infrastructure.jobs.engine.model import (
     keep,
 )
 
+PURGED_STATES = frozenset({JobState.SUCCEEDED, JobState.DELETED})
+"""What `purge_finished` deletes unless told otherwise."""
+
 
 class JobWriter(Protocol):
     async def create(
@@ -193,7 +196,8 @@ class JobSchedule(Protocol):
         """Insert or replace by id; an unchanged schedule keeps the stored next run, and
         the paused flag is kept."""
 
-    async def remove_recurring(self, recurring_id: str) -> bool: ...
+    async def remove_recurring(self, recurring_id: str) -> bool:
+        """Remove the definition and its tick ledger; False when the id is unknown."""
 
     async def set_recurring_paused(
         self, recurring_id: str, paused: bool, *, next_run_at: dt.datetime | None
@@ -238,8 +242,22 @@ class Housekeeping(Protocol):
 
     async def remove_dead_servers(self, *, heartbeat_before: dt.datetime) -> list[str]: ...
 
-    async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
-        """Delete up to `limit` succeeded or deleted jobs that finished before the cutoff."""
+    async def purge_finished(
+        self,
+        *,
+        finished_before: dt.datetime,
+        limit: int,
+        states: frozenset[JobState] = PURGED_STATES,
+    ) -> int:
+        """Delete up to `limit` jobs in `states` (final ones) that reached their state before
+        the cutoff, with their history and log lines."""
+
+    async def purge_ticks(self, *, fired_before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` rows of the tick ledger whose fire time is before the cutoff."""
+
+    async def purge_batches(self, *, created_before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` batches created before the cutoff none of whose jobs (nor
+        its continuation) is stored any more."""
 
 
 class JobStore(JobWriter, JobClaims, JobReader, JobSchedule, Housekeeping, Protocol):

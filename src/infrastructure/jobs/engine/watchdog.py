@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from application.jobs import JobState
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.engine.middleware import Middlewares
 from infrastructure.jobs.engine.store import Housekeeping
 
 logger = logging.getLogger(__name__)
+
+Purge = Callable[[int], Awaitable[int]]
+"""Deletes up to so many expired rows of one kind; returns how many it deleted."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,14 +24,22 @@ class WatchdogSettings:
     """Attributes:
     interval: seconds between rounds.
     server_timeout: a server whose last heartbeat is older is removed as dead.
-    retention: succeeded and deleted jobs are purged this long after they finished.
+    retention: succeeded and deleted jobs are purged this long after they finished, and a
+        batch this long after it was created once none of its jobs is left.
+    failed_retention: failed jobs are purged this long after they failed (kept longer: an
+        operator may still requeue them).
+    tick_retention: rows of the tick ledger are purged this long after their fire time (the
+        compare-and-set on the next run keeps each tick once beyond it; the ledger only
+        guards replicas acting on a schedule read moments ago).
     chunk: rows per purge or rescue statement.
-    max_chunks: purge statements per round at most.
+    max_chunks: purge statements per round at most, per kind of row.
     """
 
     interval: float = 5.0
     server_timeout: dt.timedelta = dt.timedelta(minutes=1)
     retention: dt.timedelta = dt.timedelta(days=7)
+    failed_retention: dt.timedelta = dt.timedelta(days=30)
+    tick_retention: dt.timedelta = dt.timedelta(days=1)
     chunk: int = 1000
     max_chunks: int = 50
 
@@ -63,21 +76,40 @@ class Watchdog:
                 server_id,
                 extra={"action": "server_removed", "server_id": server_id},
             )
-        await self._purge(now - self.settings.retention)
+        await self._purge_expired(now)
 
-    async def _purge(self, finished_before: dt.datetime) -> None:
-        """Delete expired jobs chunk by chunk (short transactions, so workers are never
+    async def _purge_expired(self, now: dt.datetime) -> None:
+        """Jobs first: a batch goes once its jobs are gone."""
+        settings, store = self.settings, self._store
+        finished_before = now - settings.retention
+        failed_before = now - settings.failed_retention
+        fired_before = now - settings.tick_retention
+
+        async def failed(limit: int) -> int:
+            return await store.purge_finished(
+                finished_before=failed_before, limit=limit, states=frozenset({JobState.FAILED})
+            )
+
+        purges: list[tuple[str, Purge]] = [
+            ("job(s)", lambda n: store.purge_finished(finished_before=finished_before, limit=n)),
+            ("failed job(s)", failed),
+            ("batch(es)", lambda n: store.purge_batches(created_before=finished_before, limit=n)),
+            ("tick ledger row(s)", lambda n: store.purge_ticks(fired_before=fired_before, limit=n)),
+        ]
+        for what, purge in purges:
+            await self._purge(what, purge)
+
+    async def _purge(self, what: str, purge: Purge) -> None:
+        """Delete expired rows chunk by chunk (short transactions, so workers are never
         blocked for long), up to `max_chunks` per round."""
         purged = 0
         for _ in range(self.settings.max_chunks):
-            deleted = await self._store.purge_finished(
-                finished_before=finished_before, limit=self.settings.chunk
-            )
+            deleted = await purge(self.settings.chunk)
             purged += deleted
             if deleted < self.settings.chunk:
                 break
         if purged:
-            logger.info("purged %d expired job(s)", purged, extra={"action": "jobs_purged"})
+            logger.info("purged %d expired %s", purged, what, extra={"action": "jobs_purged"})
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():

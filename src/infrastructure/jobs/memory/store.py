@@ -31,6 +31,7 @@ from infrastructure.jobs.engine.model import (
     as_in_arguments_json,
 )
 from infrastructure.jobs.engine.storage import TransactionalStore
+from infrastructure.jobs.engine.store import PURGED_STATES
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.engine.views import SORTS, job_view
 from infrastructure.jobs.memory.transaction import Data, MemoryTransaction, Row
@@ -169,6 +170,8 @@ class InMemoryJobStore(TransactionalStore):
 
     # --- recurring jobs ------------------------------------------------------------------
     async def remove_recurring(self, recurring_id: str) -> bool:
+        ledger = self._data.ledger
+        ledger.difference_update({tick for tick in ledger if tick[0] == recurring_id})
         return self._data.recurring.pop(recurring_id, None) is not None
 
     async def set_recurring_paused(
@@ -217,15 +220,38 @@ class InMemoryJobStore(TransactionalStore):
     async def list_servers(self) -> list[ServerInfo]:
         return sorted(self._data.servers.values(), key=lambda s: s.id)
 
-    async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
+    async def purge_finished(
+        self,
+        *,
+        finished_before: dt.datetime,
+        limit: int,
+        states: frozenset[JobState] = PURGED_STATES,
+    ) -> int:
         old = [
             job_id
             for job_id, row in self._data.rows.items()
-            if row.state in (JobState.SUCCEEDED, JobState.DELETED)
-            and row.state_at < finished_before
+            if row.state in states and row.state_at < finished_before
         ][:limit]
         for job_id in old:
             del self._data.rows[job_id]
+        return len(old)
+
+    async def purge_ticks(self, *, fired_before: dt.datetime, limit: int) -> int:
+        old = [tick for tick in self._data.ledger if tick[1] < fired_before][:limit]
+        self._data.ledger.difference_update(old)
+        return len(old)
+
+    async def purge_batches(self, *, created_before: dt.datetime, limit: int) -> int:
+        live = {row.job.batch_id for row in self._data.rows.values()} | self._data.rows.keys()
+        old = [
+            batch_id
+            for batch_id, batch in self._data.batches.items()
+            if batch.created_at < created_before
+            and batch_id not in live
+            and batch.continuation_id not in live
+        ][:limit]
+        for batch_id in old:
+            del self._data.batches[batch_id]
         return len(old)
 
 

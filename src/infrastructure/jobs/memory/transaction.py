@@ -63,6 +63,7 @@ class Batch:
     job_ids: list[JobId]
     continuation_id: JobId | None
     continue_on: ContinueOn
+    created_at: dt.datetime
 
 
 @dataclass(slots=True)
@@ -233,6 +234,7 @@ class MemoryTransaction:
             job_ids=list(job_ids),
             continuation_id=continuation.id if continuation else None,
             continue_on=continuation.continue_on if continuation else ContinueOn.SUCCESS,
+            created_at=now,
         )
 
     def lock_batch(self, batch_id: BatchId) -> tuple[JobId, ContinueOn] | None:

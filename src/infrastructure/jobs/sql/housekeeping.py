@@ -42,15 +42,16 @@ def remove_dead_servers(
 
 
 def purge_finished(
-    conn: sa.Connection, tables: JobTables, finished_before: dt.datetime, limit: int
+    conn: sa.Connection,
+    tables: JobTables,
+    finished_before: dt.datetime,
+    limit: int,
+    states: frozenset[JobState],
 ) -> int:
     jobs = tables.jobs
     query = (
         sa.select(jobs.c.id)
-        .where(
-            jobs.c.state.in_([JobState.SUCCEEDED, JobState.DELETED]),
-            jobs.c.state_at < finished_before,
-        )
+        .where(jobs.c.state.in_(sorted(states)), jobs.c.state_at < finished_before)
         .limit(limit)
     )
     ids = list(conn.scalars(query))
@@ -61,8 +62,46 @@ def purge_finished(
     return len(ids)
 
 
+def purge_ticks(
+    conn: sa.Connection, tables: JobTables, fired_before: dt.datetime, limit: int
+) -> int:
+    ticks = tables.ticks
+    query = (
+        sa.select(ticks.c.recurring_id, ticks.c.fire_at)
+        .where(ticks.c.fire_at < fired_before)
+        .limit(limit)
+    )
+    old = conn.execute(query).all()
+    for recurring_id in {row.recurring_id for row in old}:
+        fire_times = [row.fire_at for row in old if row.recurring_id == recurring_id]
+        conn.execute(
+            ticks.delete().where(
+                ticks.c.recurring_id == recurring_id, ticks.c.fire_at.in_(fire_times)
+            )
+        )
+    return len(old)
+
+
+def purge_batches(
+    conn: sa.Connection, tables: JobTables, created_before: dt.datetime, limit: int
+) -> int:
+    batches, jobs = tables.batches, tables.jobs
+    has_jobs = sa.exists().where(jobs.c.batch_id == batches.c.id)
+    has_continuation = sa.exists().where(jobs.c.id == batches.c.continuation_id)
+    query = (
+        sa.select(batches.c.id)
+        .where(batches.c.created_at < created_before, ~has_jobs, ~has_continuation)
+        .limit(limit)
+    )
+    ids = list(conn.scalars(query))
+    if ids:
+        conn.execute(batches.delete().where(batches.c.id.in_(ids)))
+    return len(ids)
+
+
 def remove_recurring(conn: sa.Connection, tables: JobTables, recurring_id: str) -> bool:
-    table = tables.recurring
+    table, ticks = tables.recurring, tables.ticks
+    conn.execute(ticks.delete().where(ticks.c.recurring_id == recurring_id))
     return bool(conn.execute(table.delete().where(table.c.id == recurring_id)).rowcount)
 
 

@@ -38,6 +38,7 @@ from infrastructure.jobs.engine.model import (
     UnloadableRecurring,
 )
 from infrastructure.jobs.engine.storage import TransactionalStore
+from infrastructure.jobs.engine.store import PURGED_STATES
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.sql import dialect, housekeeping, listing, reads, rows
 from infrastructure.jobs.sql.tables import JobTables, build_metadata
@@ -289,7 +290,25 @@ class SQLAlchemyJobStore(TransactionalStore):
             lambda conn: housekeeping.remove_dead_servers(conn, self.tables, heartbeat_before)
         )
 
-    async def purge_finished(self, *, finished_before: dt.datetime, limit: int) -> int:
+    async def purge_finished(
+        self,
+        *,
+        finished_before: dt.datetime,
+        limit: int,
+        states: frozenset[JobState] = PURGED_STATES,
+    ) -> int:
         return await self._run(
-            lambda conn: housekeeping.purge_finished(conn, self.tables, finished_before, limit)
+            lambda conn: housekeeping.purge_finished(
+                conn, self.tables, finished_before, limit, states
+            )
+        )
+
+    async def purge_ticks(self, *, fired_before: dt.datetime, limit: int) -> int:
+        return await self._run(
+            lambda conn: housekeeping.purge_ticks(conn, self.tables, fired_before, limit)
+        )
+
+    async def purge_batches(self, *, created_before: dt.datetime, limit: int) -> int:
+        return await self._run(
+            lambda conn: housekeeping.purge_batches(conn, self.tables, created_before, limit)
         )

@@ -151,6 +151,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("continuation_id", sa.Uuid()),
         sa.Column("continue_on", sa.String(16), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Index(None, "created_at"),  # retention
     )
     sa.Table(
         f"{prefix}recurring_jobs",
@@ -176,6 +177,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("recurring_id", key, primary_key=True),
         sa.Column("fire_at", UTCDateTime(), primary_key=True),
         sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Index(None, "fire_at"),  # retention
     )
     sa.Table(
         f"{prefix}servers",
