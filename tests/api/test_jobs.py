@@ -418,3 +418,11 @@ async def test_requeue_of_a_job_whose_unique_key_is_held_is_a_conflict_naming_th
         "skipped": 1,
         "skipped_jobs": [{"id": first["id"], "state": "deleted", "reason": problem["detail"]}],
     }
+
+
+async def test_job_view_flags_a_queue_no_live_server_serves(client: httpx.AsyncClient) -> None:
+    served = await enqueue(client, "HeartbeatJobs.beat", delay_seconds=HOUR)
+    unserved = await enqueue(client, "HeartbeatJobs.beat", queue="nobody", delay_seconds=HOUR)
+
+    assert (await get_job(client, served["id"]))["queue_unserved"] is False
+    assert (await get_job(client, unserved["id"]))["queue_unserved"] is True

@@ -36,6 +36,7 @@ async def obstacles(admin: EngineJobAdmin, job_id: JobId) -> list[Obstacle]:
 
 
 async def test_scheduled_job_says_when_and_in_how_long(engine: Engine, admin: EngineJobAdmin):
+    await engine.worker.heartbeat()  # a live server on the job's queue
     job_id = await engine.jobs.schedule(dt.timedelta(minutes=90), Recorder.record, 1)
 
     explanation = await admin.explain(job_id)
@@ -49,6 +50,7 @@ async def test_scheduled_job_says_when_and_in_how_long(engine: Engine, admin: En
 async def test_retry_says_which_of_how_many_and_when(engine: Engine, admin: EngineJobAdmin):
     retry = RetryPolicy(attempts=3, delays=(60,))
     job_id = await engine.jobs.options(retry=retry).enqueue(Recorder.fail, "flat tyre")
+    await engine.worker.heartbeat()
     await engine.worker.run_once()
 
     (reason,) = (await admin.explain(job_id)).reasons
@@ -63,6 +65,7 @@ async def test_retry_says_which_of_how_many_and_when(engine: Engine, admin: Engi
 async def test_continuation_names_its_parent_and_the_parent_state(
     engine: Engine, admin: EngineJobAdmin
 ):
+    await engine.worker.heartbeat()
     parent = await engine.jobs.schedule(HOUR, Recorder.record, 1)
     child = await engine.jobs.continue_with(parent, Recorder.record, 2)
 
@@ -80,6 +83,7 @@ async def test_batch_continuation_says_how_far_the_batch_is(engine: Engine, admi
         await batch.enqueue(Recorder.record, 1)
         await batch.enqueue(Recorder.record, 2)
         batch.then(Recorder.record, 3)
+    await engine.worker.heartbeat()
     await engine.new_worker(concurrency=1).run_once()  # one of the two
     continuation = (await admin.list_batches())[0].continuation_id
     assert continuation is not None
@@ -90,6 +94,33 @@ async def test_batch_continuation_says_how_far_the_batch_is(engine: Engine, admi
     assert f"batch {batch.id}: 1 of 2 jobs finished" in reason.text
     (listed,) = await admin.list_batches()
     assert (listed.id, listed.total, listed.finished) == (batch.id, 2, 1)
+
+
+async def test_scheduled_job_on_a_queue_no_server_listens_to_says_so_too(
+    engine: Engine, admin: EngineJobAdmin
+) -> None:
+    await engine.worker.heartbeat()  # a live server, on other queues
+    job_id = await engine.jobs.options(queue="reports").schedule(HOUR, Recorder.record, 1)
+
+    reasons = (await admin.explain(job_id)).reasons
+
+    assert [r.obstacle for r in reasons] == [Obstacle.SCHEDULED, Obstacle.NO_SERVER]
+    assert "queue 'reports', which no live server listens to" in reasons[1].text
+
+
+async def test_job_view_flags_a_waiting_job_whose_queue_no_server_listens_to(
+    engine: Engine,
+) -> None:
+    await engine.worker.heartbeat()  # serves critical, default and low
+    served = await engine.jobs.enqueue(Recorder.record, 1)
+    unserved = await engine.jobs.options(queue="reports").enqueue(Recorder.record, 2)
+    later = await engine.jobs.options(queue="reports").schedule(HOUR, Recorder.record, 3)
+
+    assert not (await engine.jobs.get(served)).queue_unserved
+    assert (await engine.jobs.get(unserved)).queue_unserved
+    assert (await engine.jobs.get(later)).queue_unserved
+    await engine.new_worker(server_id="reporter", queues=("reports",)).heartbeat()
+    assert not (await engine.jobs.get(unserved)).queue_unserved
 
 
 async def test_enqueued_job_on_a_queue_no_server_listens_to(engine: Engine, admin: EngineJobAdmin):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -243,3 +244,45 @@ async def test_removing_a_recurring_job_removes_its_ledger(engine: Engine) -> No
     await add_every_minute(engine)
 
     assert await record_tick(engine, START)
+
+
+def unserved_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    warnings = [
+        r.getMessage() for r in caplog.records if r.__dict__.get("action") == "queue_unserved"
+    ]
+    caplog.clear()
+    return warnings
+
+
+async def test_jobs_waiting_on_a_queue_no_live_server_serves_are_logged(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    await engine.worker.heartbeat()  # serves critical, default and low
+    await engine.jobs.enqueue(Recorder.record, 1)
+    for n in range(2):
+        await engine.jobs.options(queue="reports").enqueue(Recorder.record, n)
+
+    engine.clock.advance(dt.timedelta(minutes=1))
+    await engine.worker.heartbeat()
+    await engine.watchdog.tick()
+    assert unserved_warnings(caplog) == [
+        "2 job(s) wait on queue 'reports', which no live server serves "
+        "(oldest enqueued at 2026-01-05T09:00:00+00:00)"
+    ]
+
+    engine.clock.advance(dt.timedelta(minutes=1))  # said already: not again so soon
+    await engine.worker.heartbeat()
+    await engine.watchdog.tick()
+    assert unserved_warnings(caplog) == []
+
+    engine.clock.advance(dt.timedelta(minutes=10))  # still unserved: said again
+    await engine.worker.heartbeat()
+    await engine.watchdog.tick()
+    assert len(unserved_warnings(caplog)) == 1
+
+    engine.clock.advance(dt.timedelta(minutes=10))  # a server for it started
+    await engine.worker.heartbeat()
+    await engine.new_worker(server_id="reporter", queues=("reports",)).heartbeat()
+    await engine.watchdog.tick()
+    assert unserved_warnings(caplog) == []

@@ -297,6 +297,9 @@ class JobView:
     parent_id: JobId | None
     batch_id: BatchId | None
     recurring_id: str | None
+    queue_unserved: bool = False
+    """The job waits (enqueued, scheduled or awaiting) for a queue that no live server
+    takes jobs from: it will not run until one does."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

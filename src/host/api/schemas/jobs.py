@@ -155,6 +155,10 @@ class JobOut(View):
     parent_id: UUID | None
     batch_id: UUID | None
     recurring_id: str | None
+    queue_unserved: bool = Field(
+        description="The job waits for a queue that no live server takes jobs from: it "
+        "will not run until a server with that queue starts."
+    )
     details_hidden: bool = Field(
         False,
         description="Tracebacks, log lines and the result are left out: they need a higher "
@@ -187,6 +191,7 @@ class JobOut(View):
             parent_id=job.parent_id,
             batch_id=job.batch_id,
             recurring_id=job.recurring_id,
+            queue_unserved=job.queue_unserved,
         )
 
 

@@ -45,6 +45,7 @@ from infrastructure.jobs.engine.client import DEFAULT_PAYLOAD_LIMIT, EngineJobSe
 from infrastructure.jobs.engine.explanations import Facts, explain
 from infrastructure.jobs.engine.middleware import Middlewares
 from infrastructure.jobs.engine.model import BulkMove
+from infrastructure.jobs.engine.states import WAITING_STATES
 from infrastructure.jobs.engine.store import AdminStore
 from infrastructure.jobs.handlers import HandlerRegistry
 
@@ -253,12 +254,17 @@ class EngineJobAdmin:
         facts = Facts(job=job, now=self._clock.now())
         if job.state is JobState.AWAITING:
             facts = await self._awaited(facts)
-        elif job.state is JobState.ENQUEUED:
+        if job.state is JobState.ENQUEUED:
             facts = await self._queue_facts(facts)
+        elif job.state in WAITING_STATES:
+            facts = replace(facts, servers=await self._servers_of(job.queue))
         if job.recurring_id is not None:
             recurring = await self._store.get_recurring(job.recurring_id)
             facts = replace(facts, recurring_paused=recurring is not None and recurring.paused)
         return Explanation(job_id=job.id, state=job.state, at=facts.now, reasons=explain(facts))
+
+    async def _servers_of(self, queue: str) -> list[ServerView]:
+        return [server for server in await self.list_servers() if queue in server.queues]
 
     async def _awaited(self, facts: Facts) -> Facts:
         job = facts.job
@@ -270,7 +276,7 @@ class EngineJobAdmin:
 
     async def _queue_facts(self, facts: Facts) -> Facts:
         queue = facts.job.queue
-        servers = [s for s in await self.list_servers() if queue in s.queues]
+        servers = await self._servers_of(queue)
         enqueued_at = facts.job.history[-1].at if facts.job.history else facts.job.created_at
         ahead = await self._store.enqueued_ahead(queue, before=enqueued_at)
         return replace(facts, servers=servers, ahead=ahead)

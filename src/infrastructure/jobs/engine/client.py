@@ -31,6 +31,7 @@ from application.jobs import (
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import next_fire
+from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.batch import CollectingBatch
 from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
 from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob
@@ -337,6 +338,10 @@ class EngineJobService:
         view = await self._store.get(job_id)
         if view is None:
             raise JobNotFound(f"no job {job_id}")
+        if view.state in states.WAITING_STATES:
+            servers = await self._store.list_servers()
+            unserved = not any(view.queue in server.queues for server in servers)
+            return dataclasses.replace(view, queue_unserved=unserved)
         return view
 
     async def get_batch(self, batch_id: BatchId) -> BatchView:

@@ -30,7 +30,7 @@ class Facts:
     parent: JobView | None = None
     batch: BatchView | None = None
     servers: list[ServerView] = field(default_factory=list)
-    """Live servers that take jobs from the job's queue."""
+    """Live servers that take jobs from the job's queue (read for waiting jobs)."""
     ahead: int = 0
     """Enqueued jobs of its queue claimed before it."""
     recurring_paused: bool = False
@@ -40,6 +40,8 @@ def explain(facts: Facts) -> list[Reason]:
     """The reasons, most decisive first."""
     reasons = [_by_state(facts)]
     job = facts.job
+    if job.state in (S.SCHEDULED, S.AWAITING) and not facts.servers:
+        reasons.append(_no_server_later(job.queue))
     if facts.recurring_paused and job.recurring_id is not None:
         text = f"Its recurring job {job.recurring_id!r} is paused: no new runs until resumed."
         reasons.append(
@@ -142,6 +144,14 @@ def _enqueued(facts: Facts) -> Reason:
         f"free; {jobs_ahead}. A worker should take it within moments."
     )
     return Reason(obstacle=Obstacle.NEXT_IN_LINE, text=text, facts=numbers)
+
+
+def _no_server_later(queue: str) -> Reason:
+    text = (
+        f"When it is due it goes to queue {queue!r}, which no live server listens to: it will "
+        "wait there until a server with that queue starts."
+    )
+    return Reason(obstacle=Obstacle.NO_SERVER, text=text, facts={"queue": queue})
 
 
 def _finished(job: JobView) -> Reason:

@@ -23,6 +23,8 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
 }
 
 ACTIVE_STATES = frozenset({S.SCHEDULED, S.AWAITING, S.ENQUEUED, S.PROCESSING})
+WAITING_STATES = frozenset({S.SCHEDULED, S.AWAITING, S.ENQUEUED})
+"""States of a job that a worker of its queue will take, now or later."""
 """A job in one of these holds its unique key."""
 
 

@@ -7,10 +7,12 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from application.jobs import JobState
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.engine.middleware import Middlewares
+from infrastructure.jobs.engine.model import ServerInfo
 from infrastructure.jobs.engine.store import Housekeeping
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class WatchdogSettings:
         guards replicas acting on a schedule read moments ago).
     chunk: rows per purge or rescue statement.
     max_chunks: purge statements per round at most, per kind of row.
+    queue_check_interval, unserved_warning_interval: see below.
     """
 
     interval: float = 5.0
@@ -42,12 +45,25 @@ class WatchdogSettings:
     tick_retention: dt.timedelta = dt.timedelta(days=1)
     chunk: int = 1000
     max_chunks: int = 50
+    queue_check_interval: dt.timedelta = dt.timedelta(minutes=1)
+    """How often enqueued jobs on queues no live server serves are looked for (the first
+    look one interval after start, once the servers have had time to beat)."""
+    unserved_warning_interval: dt.timedelta = dt.timedelta(minutes=10)
+    """How often such a queue is warned about again while it stays unserved."""
+
+
+class WatchedStore(Housekeeping, Protocol):
+    """What the watchdog reads besides its housekeeping: where jobs wait, who serves."""
+
+    async def queue_lengths(self) -> dict[str, tuple[int, dt.datetime]]: ...
+
+    async def list_servers(self) -> list[ServerInfo]: ...
 
 
 class Watchdog:
     def __init__(
         self,
-        store: Housekeeping,
+        store: WatchedStore,
         clock: Clock,
         settings: WatchdogSettings | None = None,
         *,
@@ -57,6 +73,8 @@ class Watchdog:
         self._middleware = middleware or Middlewares()
         self._clock = clock
         self.settings = settings or WatchdogSettings()
+        self._next_queue_check = clock.now() + self.settings.queue_check_interval
+        self._warned: dict[str, dt.datetime] = {}
 
     async def tick(self) -> None:
         now = self._clock.now()
@@ -77,6 +95,29 @@ class Watchdog:
                 extra={"action": "server_removed", "server_id": server_id},
             )
         await self._purge_expired(now)
+        if now >= self._next_queue_check:
+            self._next_queue_check = now + self.settings.queue_check_interval
+            await self._warn_of_unserved_queues(now)
+
+    async def _warn_of_unserved_queues(self, now: dt.datetime) -> None:
+        """Log the queues holding enqueued jobs that no live server serves: they wait for
+        ever, which is most often a queue name one side spells differently."""
+        served = {queue for server in await self._store.list_servers() for queue in server.queues}
+        waiting = await self._store.queue_lengths()
+        unserved = {queue: counts for queue, counts in waiting.items() if queue not in served}
+        self._warned = {q: at for q, at in self._warned.items() if q in unserved}
+        for queue, (count, oldest) in sorted(unserved.items()):
+            last = self._warned.get(queue)
+            if last is not None and now - last < self.settings.unserved_warning_interval:
+                continue
+            self._warned[queue] = now
+            logger.warning(
+                "%d job(s) wait on queue %r, which no live server serves (oldest enqueued at %s)",
+                count,
+                queue,
+                oldest.isoformat(),
+                extra={"action": "queue_unserved", "queue": queue, "jobs": count},
+            )
 
     async def _purge_expired(self, now: dt.datetime) -> None:
         """Jobs first: a batch goes once its jobs are gone."""
