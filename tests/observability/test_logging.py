@@ -17,9 +17,10 @@ import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
 
+from application.jobs import RetryPolicy
 from host.logging import configure_logging
 from host.request_context import RequestContextMiddleware
-from tests.contract.handlers import Contextual, Journal
+from tests.contract.handlers import HOSTILE_STORED, Contextual, Hostile, Journal
 from tests.observability.conftest import Engine
 
 logger = logging.getLogger("tests.observability")
@@ -162,3 +163,17 @@ def test_console_format_renders_context_and_exceptions() -> None:
     text = stream.getvalue()
     assert "it broke" in text and "job_id=j-1" in text and "action=broke" in text
     assert "ValueError" in text and "bad input" in text
+
+
+async def test_credentials_in_job_errors_and_log_lines_never_reach_the_service_log(
+    captured: Captured, engine: Engine
+) -> None:
+    await engine.jobs.options(retry=RetryPolicy.none()).enqueue(Hostile.raise_text)
+
+    await engine.drain()
+
+    log = captured.stream.getvalue()
+    assert "s3cret" not in log and "hunter2" not in log
+    assert captured.with_event(f"log {HOSTILE_STORED}")["level"] == "warning"
+    [failed] = [line for line in captured.lines() if line.get("action") == "job_failed"]
+    assert failed["event"].endswith(HOSTILE_STORED)

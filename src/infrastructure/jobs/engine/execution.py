@@ -29,6 +29,8 @@ handler_logger = logging.getLogger("jobs.handlers")
 T = TypeVar("T")
 
 MAX_LOG_LINES = 1000
+MAX_LEVEL_LENGTH = 10
+"""A log line's level name is stored in at most this many characters."""
 
 
 class HandlerFactory(Protocol):
@@ -40,6 +42,19 @@ class HandlerFactory(Protocol):
 def construct(cls: type[T], /, **context: Any) -> T:
     """The factory for handlers with no dependencies besides an optional context."""
     return cls(**context)
+
+
+class _RedactingFilter(logging.Filter):
+    """A job's log records as they are stored and logged: the message and any traceback
+    redacted and made storable (`stored_text`), before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = stored_text(record.getMessage()), ()
+        if record.exc_info:
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text, record.exc_info = stored_text(trace), None
+        record.levelname = stored_text(record.levelname)[:MAX_LEVEL_LENGTH]
+        return True
 
 
 class _JobLogHandler(logging.Handler):
@@ -68,6 +83,7 @@ class RunningContext:
         """Built on first use: most handlers never log."""
         job_logger = logging.Logger(f"jobs.handlers.{self._job.handler}", logging.INFO)
         job_logger.parent = handler_logger
+        job_logger.addFilter(_RedactingFilter())
         job_logger.addHandler(_JobLogHandler(self))
         return job_logger
 
@@ -92,7 +108,8 @@ class RunningContext:
 
     def add_log(self, record: logging.LogRecord) -> None:
         message = stored_text(record.getMessage())
-        line = LogLine(at=self._now(), level=stored_text(record.levelname), message=message)
+        level = stored_text(record.levelname)[:MAX_LEVEL_LENGTH]
+        line = LogLine(at=self._now(), level=level, message=message)
         with self._lock:
             if self._logged < MAX_LOG_LINES:
                 self._logs.append(line)
