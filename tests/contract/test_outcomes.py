@@ -9,13 +9,22 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 
 from application.jobs import JobId, JobState, RetryPolicy
 from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
 from infrastructure.jobs.engine.store import JobClaims
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
+from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.contract.conftest import LEASE, QUEUES, Engine
-from tests.contract.handlers import HOSTILE_ESCAPED, HOSTILE_STORED, Hostile, Journal, Recorder
+from tests.contract.handlers import (
+    HOSTILE_ESCAPED,
+    HOSTILE_STORED,
+    Blocking,
+    Hostile,
+    Journal,
+    Recorder,
+)
 
 S = JobState
 ONCE = RetryPolicy.none()
@@ -195,3 +204,51 @@ async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(engine
     assert view.error is not None
     assert view.error.message == "the outcome could not be stored: ValueError"
     assert view.result is None
+
+
+def drop_connections(database: sa.Engine) -> int:
+    """End every other connection to the test database, as a database restart would."""
+    with database.connect() as conn:
+        if database.dialect.name == "postgresql":
+            ended = conn.scalars(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            return len(list(ended))
+        ids = list(
+            conn.scalars(
+                sa.text(
+                    "SELECT id FROM information_schema.processlist "
+                    "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+                )
+            )
+        )
+        for connection_id in ids:
+            conn.execute(sa.text(f"KILL CONNECTION {int(connection_id)}"))
+        return len(ids)
+
+
+async def test_outcome_of_a_job_whose_database_connections_were_lost_is_recorded_once(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    if not isinstance(store, SQLAlchemyJobStore) or store.database.dialect.name == "sqlite":
+        pytest.skip("no database server whose connections could be lost")
+    # Given a job running while the database drops every connection of the pool
+    job_id = await engine.jobs.enqueue(Blocking.hold, "through the outage")
+    running = engine.start_worker()
+    await Journal.started["through the outage"].wait()
+    assert drop_connections(store.database) > 0
+
+    # When the job finishes: the first write fails on a dead connection
+    Journal.gates["through the outage"].set()
+    await running
+    await engine.worker.run_once()  # the kept outcome, tried again
+
+    # Then it is recorded, and the job ran once
+    view = await engine.jobs.get(job_id)
+    assert view.state is S.SUCCEEDED
+    assert view.result == "through the outage"
+    assert Journal.values("started") == ["through the outage"]
