@@ -15,9 +15,9 @@ from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.engine.execution import Executor, Outcome, RunningContext, error_of
 from infrastructure.jobs.engine.middleware import Middlewares, StateChange
 from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
+from infrastructure.jobs.engine.outcomes import OutcomeRecorder
 from infrastructure.jobs.engine.states import after_failure
 from infrastructure.jobs.engine.store import JobClaims
-from infrastructure.jobs.engine.stored_text import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +54,6 @@ class _Running:
     abandoned: bool = field(default=False)
 
 
-@dataclass(slots=True)
-class _Outcome:
-    """A finished execution's outcome, until the store has recorded it."""
-
-    claim: Claim
-    finish: Finish
-    refusals: int = 0
-    """Times the store refused this outcome alone while it accepted other writes."""
-
-    @property
-    def handler(self) -> str:
-        return self.claim.job.handler
-
-
-RETRY_FIRST_DELAY = 0.2
-"""Seconds before outcomes that could not be recorded are tried again; the delay doubles
-with each failure, up to the heartbeat interval (which keeps their leases meanwhile)."""
-
-REFUSALS_BEFORE_POISON = 2
-"""An outcome the store refuses this often, alone while it accepts other writes, is replaced
-by a bare failure (its result, error text and log lines left out)."""
-
-
 class Worker:
     def __init__(
         self,
@@ -97,11 +74,14 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self._rng = rng or random.Random()
         self._running: dict[JobId, _Running] = {}
-        self._outbox: list[_Outcome] = []
-        self._unrecorded: list[_Outcome] = []
-        self._retry_delay = RETRY_FIRST_DELAY
+        self._outcomes = OutcomeRecorder(
+            store,
+            probe=lambda: store.heartbeat(self._server_info(clock.now())),
+            fail=self._failure_of,
+            clock=clock,
+            max_delay=self.settings.heartbeat_interval,
+        )
         self._poll = self.settings.poll_interval
-        self._outbox_filled = asyncio.Event()
         self._started_at = clock.now()
 
     @property
@@ -113,7 +93,7 @@ class Worker:
         outcomes; return how many."""
         claims = await self._claim(self.settings.concurrency - len(self._running))
         ended = await asyncio.gather(*(self._process(c) for c in claims), return_exceptions=True)
-        await self._flush()  # the others' outcomes, even if one execution raised
+        await self._outcomes.flush()  # the others' outcomes, even if one execution raised
         for error in ended:
             if isinstance(error, BaseException):
                 raise error
@@ -125,18 +105,18 @@ class Worker:
         now = self._clock.now()
         await self._store.heartbeat(self._server_info(now))
         running = list(self._running.values())
-        unrecorded = list(self._unrecorded)  # kept leased until their outcome is recorded
+        unrecorded = self._outcomes.leases()  # kept leased until their outcome is recorded
         if not running and not unrecorded:
             return
         lost = await self._store.extend(
             [(r.claim.job.id, r.claim.token, r.context.take_output()) for r in running]
-            + [(u.claim.job.id, u.claim.token, Output()) for u in unrecorded],
+            + unrecorded,
             now=now,
             lease=self.settings.lease,
         )
         for job_id in lost:
             self._abandon(job_id, "lease lost (deleted or rescued)")
-        self._forget_unrecorded(lost)
+        self._outcomes.forget(lost)
 
     def _server_info(self, now: dt.datetime) -> ServerInfo:
         return ServerInfo(
@@ -153,7 +133,7 @@ class Worker:
         tasks: set[asyncio.Task[None]] = set()
         await self._heartbeat_safely()  # the server is listed before it claims anything
         beating = asyncio.create_task(self._beat())
-        flushing = asyncio.create_task(self._flush_continuously())
+        flushing = asyncio.create_task(self._outcomes.flush_continuously())
         stop_waiter = asyncio.create_task(stopping.wait())
         try:
             while not stopping.is_set():
@@ -172,7 +152,8 @@ class Worker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._flush()
+            await self._outcomes.flush()
+            self._outcomes.report_unrecorded()
             with contextlib.suppress(Exception):
                 await self._store.remove_server(self._server_id)
 
@@ -205,7 +186,7 @@ class Worker:
         if tasks:
             logger.info("stopping: waiting for %d running job(s)", len(tasks))
             _, pending = await asyncio.wait(tasks, timeout=self.settings.grace.total_seconds())
-            await self._flush()
+            await self._outcomes.flush()
             if pending:
                 await self._release_unfinished(pending)
 
@@ -290,8 +271,11 @@ class Worker:
             self._middleware.after_perform(job, result=outcome.result, error=outcome.exception)
         if not running.abandoned:
             finish = self._finish_of(claim, outcome, running.context.take_output())
-            self._outbox.append(_Outcome(claim, finish))
-            self._outbox_filled.set()
+            self._outcomes.add(claim, finish)
+
+    def _failure_of(self, claim: Claim, error: BaseException, output: Output) -> Finish:
+        """A failed outcome in place of one the store refused."""
+        return self._finish_of(claim, Outcome(error=error_of(error), exception=error), output)
 
     def _finish_of(self, claim: Claim, outcome: Outcome, output: Output) -> Finish:
         """The outcome as the middleware elects it, to be recorded."""
@@ -317,103 +301,4 @@ class Worker:
             result=outcome.result if change.state is JobState.SUCCEEDED else None,
             output=output,
             batch_id=job.batch_id,
-        )
-
-    async def _flush_continuously(self) -> None:
-        """Record finished jobs in batches: whatever finished while the last write ran; while
-        some could not be recorded, try again after a growing delay."""
-        while True:
-            if self._unrecorded:
-                await asyncio.sleep(self._retry_delay)
-            else:
-                await self._outbox_filled.wait()
-            self._outbox_filled.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        batch = self._unrecorded + self._outbox
-        self._unrecorded, self._outbox = [], []
-        if not batch:
-            return
-        kept = await self._record(batch)
-        self._unrecorded += kept
-        if kept:
-            self._retry_delay = min(self._retry_delay * 2, self.settings.heartbeat_interval)
-        else:
-            self._retry_delay = RETRY_FIRST_DELAY
-
-    async def _record(self, batch: list[_Outcome]) -> list[_Outcome]:
-        """Record outcomes; return those that could not be recorded (kept, to try again)."""
-        try:
-            recorded = await self._store.finish([o.finish for o in batch], now=self._clock.now())
-        except Exception as exc:
-            return await self._isolate(batch, exc)
-        for outcome, done in zip(batch, recorded, strict=True):
-            _log_outcome(outcome.finish, outcome.handler, done)
-        return []
-
-    async def _isolate(self, batch: list[_Outcome], error: Exception) -> list[_Outcome]:
-        """After a failed write: while the store is down, keep the batch; when it answers,
-        split the batch, so one outcome it refuses (a poison) cannot hold back the others."""
-        if not await self._store_answers():
-            logger.warning(
-                "recording %d finished job(s) failed (%s); kept and retried while their "
-                "leases are extended",
-                len(batch),
-                stored_text(f"{type(error).__name__}: {error}"),
-                extra={"action": "outcomes_kept"},
-            )
-            return batch
-        if len(batch) > 1:
-            half = len(batch) // 2
-            return await self._record(batch[:half]) + await self._record(batch[half:])
-        return await self._refused(batch[0], error)
-
-    async def _refused(self, outcome: _Outcome, error: Exception) -> list[_Outcome]:
-        """The store answers but refuses this one outcome: try again later, then record it
-        as a bare failure (no result, error text or log lines, which may be what it refuses)."""
-        outcome.refusals += 1
-        job = outcome.claim.job
-        logger.error(
-            "the store refused the outcome of job %s %s (%d time(s)): %s",
-            job.id,
-            job.handler,
-            outcome.refusals,
-            stored_text(f"{type(error).__name__}: {error}"),
-            extra={"action": "outcome_refused", "job_id": str(job.id), "handler": job.handler},
-        )
-        if outcome.refusals < REFUSALS_BEFORE_POISON:
-            return [outcome]
-        unstored = OutcomeNotStored(f"the outcome could not be stored: {type(error).__name__}")
-        record = Outcome(error=error_of(unstored), exception=unstored)
-        bare = self._finish_of(
-            outcome.claim, record, Output(progress=outcome.finish.output.progress)
-        )
-        return await self._record([_Outcome(outcome.claim, bare, outcome.refusals)])
-
-    async def _store_answers(self) -> bool:
-        """Whether the store accepts a plain write now (this server's heartbeat)."""
-        try:
-            await self._store.heartbeat(self._server_info(self._clock.now()))
-        except Exception:
-            return False
-        return True
-
-    def _forget_unrecorded(self, lost: set[JobId]) -> None:
-        for outcome in [o for o in self._unrecorded if o.claim.job.id in lost]:
-            self._unrecorded.remove(outcome)
-            _log_outcome(outcome.finish, outcome.handler, recorded=False)
-
-
-class OutcomeNotStored(RuntimeError):
-    """The store kept refusing a job's outcome (its text, result or log lines)."""
-
-
-def _log_outcome(finish: Finish, handler: str, recorded: bool) -> None:
-    if not recorded:
-        logger.warning(
-            "job %s %s finished but its lease was lost; outcome discarded",
-            finish.job_id,
-            handler,
-            extra={"action": "lease_lost", "job_id": str(finish.job_id), "handler": handler},
         )
