@@ -232,6 +232,10 @@ class Hostile:
         self.context.logger.warning("log %s", HOSTILE)
         raise RuntimeError(HOSTILE)
 
+    def raise_long(self) -> None:
+        self.context.logger.info("é" * 100_000)  # 200,000 bytes of UTF-8
+        raise RuntimeError("é" * 100_000)
+
     def return_text(self) -> dict[str, str]:
         return {f"key {HOSTILE}": HOSTILE}
 
@@ -246,6 +250,8 @@ class Hostile:
             for _ in range(5000):
                 deep = [deep]
             return deep
+        if kind == "big":
+            return "é" * 40_000  # 80,000 bytes of UTF-8 in JSON
         return float(kind)  # "nan", "inf"
 
 
@@ -278,6 +284,7 @@ def build_registry() -> HandlerRegistry:
         Contextual.poll_until_cancelled,
         Fresh.run,
         Hostile.raise_text,
+        Hostile.raise_long,
         Hostile.return_text,
         Hostile.return_value,
     ):

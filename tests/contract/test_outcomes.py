@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from application.jobs import JobId, JobState, RetryPolicy
 from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
 from infrastructure.jobs.engine.store import JobClaims
+from infrastructure.jobs.engine.stored_text import MAX_STORED_CHARS
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.contract.conftest import LEASE, QUEUES, Engine
@@ -60,6 +61,23 @@ async def test_hostile_result_text_is_stored_escaped_but_not_redacted(engine: En
     assert view.result == {f"key {HOSTILE_ESCAPED}": HOSTILE_ESCAPED}
 
 
+async def test_long_error_and_log_text_is_stored_shortened(engine: Engine) -> None:
+    job_id = await engine.jobs.options(retry=ONCE).enqueue(Hostile.raise_long)
+
+    await engine.drain()
+
+    view = await engine.jobs.get(job_id)
+    assert view.state is S.FAILED
+    assert view.error is not None
+    assert len(view.error.message) == MAX_STORED_CHARS
+    assert "characters cut" in view.error.message
+    assert len(view.error.traceback) <= MAX_STORED_CHARS
+    assert [len(line.message) for line in view.logs] == [MAX_STORED_CHARS]
+    data = view.history[-1].data
+    assert isinstance(data["message"], str) and isinstance(data["traceback"], str)
+    assert (len(data["message"]), len(data["traceback"])) == (2_000, 3_000)
+
+
 # --- results that cannot be stored ---------------------------------------------------------------
 
 
@@ -70,6 +88,7 @@ async def test_hostile_result_text_is_stored_escaped_but_not_redacted(engine: En
         ("deep", "deeper than 64 levels"),
         ("nan", "nan, which JSON cannot represent"),
         ("inf", "inf, which JSON cannot represent"),
+        ("big", "over the limit of 64000"),
     ],
 )
 async def test_result_that_cannot_be_stored_fails_the_job_and_the_round_is_recorded(

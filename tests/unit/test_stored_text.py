@@ -3,9 +3,17 @@ escaped."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from infrastructure.jobs.engine.stored_text import redacted, storable, stored_text
+from infrastructure.jobs.engine.stored_text import (
+    MAX_STORED_CHARS,
+    redacted,
+    shortened,
+    storable,
+    stored_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,3 +41,21 @@ def test_nul_and_lone_surrogates_are_escaped_and_other_text_kept() -> None:
 
 def test_stored_text_redacts_before_escaping() -> None:
     assert stored_text("\x00postgresql://a:b@h") == "\\x00postgresql://a:***@h"
+
+
+@pytest.mark.parametrize("length", [MAX_STORED_CHARS + 1, MAX_STORED_CHARS + 50, 10**6])
+def test_long_text_keeps_its_start_and_end_and_says_how_much_was_cut(length: int) -> None:
+    text = "s" + "x" * (length - 2) + "e"
+
+    short = shortened(text)
+
+    assert len(short) == MAX_STORED_CHARS
+    assert short.startswith("sxx") and short.endswith("xxe")
+    marker = re.search(r"\n\[\.\.\. (\d+) characters cut \.\.\.\]\n", short)
+    assert marker is not None
+    assert len(short) - len(marker[0]) + int(marker[1]) == length
+
+
+def test_text_within_the_limit_is_kept_whole() -> None:
+    text = "y" * MAX_STORED_CHARS
+    assert shortened(text) == text

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from application.jobs import JobId, JobState, JSONValue
 from infrastructure.jobs.engine.lifecycle import after_final
 from infrastructure.jobs.engine.model import Claim, Finish, Job, Move, Output
+from infrastructure.jobs.engine.stored_text import shortened
 from infrastructure.jobs.engine.transaction import Transaction
 
 
@@ -78,13 +79,23 @@ def finish(tx: Transaction, results: Sequence[Finish], now: dt.datetime) -> list
     return [result.job_id in recorded for result in results]
 
 
+HISTORY_MESSAGE_CHARS = 2_000
+HISTORY_TRACEBACK_CHARS = 3_000
+"""An error in the history is kept this short: its JSON must fit a text column even with
+every character escaped (12 bytes at most); the job keeps the last error at full length."""
+
+
 def finish_data(result: Finish) -> dict[str, JSONValue] | None:
     """The history data of an outcome: the error with its traceback (each failed attempt
     keeps its own), and when a retry runs."""
     data: dict[str, JSONValue] = {}
     if result.error is not None:
         error = result.error
-        data.update(exception_type=error.type, message=error.message, traceback=error.traceback)
+        data.update(
+            exception_type=error.type,
+            message=shortened(error.message, HISTORY_MESSAGE_CHARS),
+            traceback=shortened(error.traceback, HISTORY_TRACEBACK_CHARS),
+        )
     if result.run_at is not None:
         data["run_at"] = result.run_at.isoformat()
     if result.queue is not None:

@@ -9,6 +9,7 @@ text stays readable and nothing else in it changes.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import cast
@@ -49,9 +50,31 @@ def storable(text: str) -> str:
     return escaped.replace("\x00", "\\x00")
 
 
+MAX_STORED_CHARS = 16_000
+"""Handler text is stored in at most this many characters: 64,000 bytes of UTF-8 at worst,
+within every database's plain text column (MariaDB's TEXT holds 65,535 bytes)."""
+
+MAX_RESULT_BYTES = 64_000
+"""A result's JSON must fit in this many bytes, for the same reason."""
+
+
+def shortened(text: str, limit: int = MAX_STORED_CHARS) -> str:
+    """The text within `limit` characters: its start and its end (where a traceback names
+    the exception), what was cut said in between."""
+    if len(text) <= limit:
+        return text
+    cut, marker = 0, ""
+    while len(text) - (limit - len(marker)) != cut:  # the marker's own length counts
+        cut = len(text) - (limit - len(marker))
+        marker = f"\n[... {cut} characters cut ...]\n"
+    keep = limit - len(marker)
+    head = keep // 2
+    return text[:head] + marker + text[len(text) - (keep - head) :]
+
+
 def stored_text(text: str) -> str:
-    """Handler text as it is stored and logged: redacted, then made storable."""
-    return storable(redacted(text))
+    """Handler text as it is stored and logged: redacted, made storable, shortened."""
+    return shortened(storable(redacted(text)))
 
 
 MAX_RESULT_DEPTH = 64
@@ -92,11 +115,17 @@ def storable_result(result: object) -> JSONValue:
     """A handler's result as it is stored: JSON, its text storable.
 
     Raises:
-        UnstorableResult: see `storable_json`.
+        UnstorableResult: see `storable_json`; or its JSON is over `MAX_RESULT_BYTES`.
         ValueError: the result cannot be made JSON (its text not even once escaped).
     """
     plain = to_jsonable_python(storable_json(result), fallback=repr)
-    return cast(JSONValue, storable_json(plain))  # checks what models turned into, too
+    checked = cast(JSONValue, storable_json(plain))  # checks what models turned into, too
+    if checked is not None and (size := len(json.dumps(checked).encode())) > MAX_RESULT_BYTES:
+        raise UnstorableResult(
+            f"the result's JSON has {size} bytes, over the limit of {MAX_RESULT_BYTES}: "
+            "keep large output elsewhere and return a reference to it"
+        )
+    return checked
 
 
 def readable_json(value: JSONValue) -> JSONValue:
