@@ -112,7 +112,8 @@ async def test_result_that_cannot_be_stored_fails_the_job_and_the_round_is_recor
 class FaultyStore:
     """The engine's store as a worker sees it, with faults switched on by the test: while
     `down`, every write fails (the database unreachable); the outcome of a job in `refused`
-    always fails (a value the database cannot hold); with `down_after_claim`, the store goes
+    fails unless it is a failure (a value the database cannot hold), of a job in
+    `refused_even_bare` always; with `down_after_claim`, the store goes
     down once jobs are claimed."""
 
     def __init__(self, store: JobClaims) -> None:
@@ -120,6 +121,7 @@ class FaultyStore:
         self.down = False
         self.down_after_claim = False
         self.refused: set[JobId] = set()
+        self.refused_even_bare: set[JobId] = set()
         self.finish_calls = 0
 
     def _check(self) -> None:
@@ -151,7 +153,11 @@ class FaultyStore:
     async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
         self.finish_calls += 1
         self._check()
-        refused = [r for r in results if r.job_id in self.refused and r.error is None]
+        refused = [
+            r
+            for r in results
+            if (r.job_id in self.refused and r.error is None) or r.job_id in self.refused_even_bare
+        ]
         if refused:
             raise ValueError(f"cannot store the outcome of {refused[0].job_id}")
         return await self._store.finish(results, now=now)
@@ -271,3 +277,22 @@ async def test_outcome_of_a_job_whose_database_connections_were_lost_is_recorded
     assert view.state is S.SUCCEEDED
     assert view.result == "through the outage"
     assert Journal.values("started") == ["through the outage"]
+
+
+async def test_an_outcome_refused_even_as_a_bare_failure_is_left_to_the_rescue(
+    engine: Engine,
+) -> None:
+    worker, faulty = faulty_worker(engine)
+    ids = [await engine.jobs.options(retry=ONCE).enqueue(Recorder.record, n) for n in range(3)]
+    poison = ids[1]
+    faulty.refused_even_bare.add(poison)
+
+    await worker.run_once()
+    await worker.run_once()  # refused again, and as a bare failure too: dropped
+
+    assert (await engine.jobs.get(poison)).state is S.PROCESSING
+    engine.clock.advance(LEASE + dt.timedelta(seconds=1))
+    await worker.heartbeat()  # the dropped outcome's lease is no longer extended
+    await engine.watchdog.tick()
+    states = [(await engine.jobs.get(job_id)).state for job_id in ids]
+    assert states == [S.SUCCEEDED, S.FAILED, S.SUCCEEDED]  # rescued, no attempts left

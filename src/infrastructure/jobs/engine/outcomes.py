@@ -39,6 +39,8 @@ class _Outcome:
     finish: Finish
     refusals: int = 0
     """Times the store refused this outcome alone while it accepted other writes."""
+    bare: bool = False
+    """A failure recorded in place of an outcome the store refused."""
 
     @property
     def handler(self) -> str:
@@ -155,12 +157,19 @@ class OutcomeRecorder:
             stored_text(f"{type(error).__name__}: {error}"),
             extra={"action": "outcome_refused", "job_id": str(job.id), "handler": job.handler},
         )
+        if outcome.bare:  # not even a bare failure: let the lease lapse, the rescue decides
+            logger.error(
+                "dropping the outcome of job %s; it is rescued once its lease expires",
+                job.id,
+                extra={"action": "outcome_dropped", "job_id": str(job.id)},
+            )
+            return []
         if outcome.refusals < REFUSALS_BEFORE_POISON:
             return [outcome]
         unstored = OutcomeNotStored(f"the outcome could not be stored: {type(error).__name__}")
         output = Output(progress=outcome.finish.output.progress)
         bare = self._fail(outcome.claim, unstored, output)
-        return await self._record([_Outcome(outcome.claim, bare, outcome.refusals)])
+        return await self._record([_Outcome(outcome.claim, bare, outcome.refusals, bare=True)])
 
     async def _store_answers(self) -> bool:
         """Whether the store accepts a plain write now."""
