@@ -90,8 +90,9 @@ async def test_explanation_of_a_job_says_why_it_is_not_running(client: httpx.Asy
     assert response.status_code == 200
     explanation = response.json()
     assert explanation["job_id"] == created["id"] and explanation["state"] == "scheduled"
-    [reason] = explanation["reasons"]
+    reason, unserved = explanation["reasons"]
     assert reason["obstacle"] == "scheduled"
+    assert unserved["obstacle"] == "no_server" and unserved["facts"] == {"queue": "nobody"}
     assert re.search(r"\(in (1 h|59 min \d+ s)\)\.$", reason["text"])
     assert 3590 <= reason["facts"]["seconds"] <= 3600
     missing = await client.get(f"/api/jobs/{uuid.uuid4()}/explanation")
