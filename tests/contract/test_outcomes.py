@@ -159,7 +159,9 @@ class FaultyStore:
             if (r.job_id in self.refused and r.error is None) or r.job_id in self.refused_even_bare
         ]
         if refused:
-            raise ValueError(f"cannot store the outcome of {refused[0].job_id}")
+            raise ValueError(
+                f"cannot store the outcome of {refused[0].job_id}\n[parameters: {PARAMETERS}]"
+            )
         return await self._store.finish(results, now=now)
 
     async def release(
@@ -178,6 +180,10 @@ class FaultyStore:
     async def remove_server(self, server_id: str) -> None:
         self._check()
         await self._store.remove_server(server_id)
+
+
+PARAMETERS = "payload with a secret"
+"""What a database error shows after its first line (statement parameters): never logged."""
 
 
 def faulty_worker(engine: Engine) -> tuple[Worker, FaultyStore]:
@@ -210,7 +216,9 @@ async def test_outcomes_kept_while_the_store_is_down_are_recorded_once_it_is_bac
     assert Counter(Journal.values("record")) == Counter([0, 1, 2])  # each ran once
 
 
-async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(engine: Engine) -> None:
+async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     worker, faulty = faulty_worker(engine)
     ids = [await engine.jobs.options(retry=ONCE).enqueue(Recorder.record, n) for n in range(5)]
     poison = ids[2]
@@ -229,6 +237,8 @@ async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(engine
     assert view.error is not None
     assert view.error.message == "the outcome could not be stored: ValueError"
     assert view.result is None
+    assert "the store refused the outcome" in caplog.text
+    assert PARAMETERS not in caplog.text
 
 
 def drop_connections(database: sa.Engine) -> int:

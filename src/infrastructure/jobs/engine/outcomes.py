@@ -135,7 +135,7 @@ class OutcomeRecorder:
                 "recording %d finished job(s) failed (%s); kept and retried while their "
                 "leases are extended",
                 len(batch),
-                stored_text(f"{type(error).__name__}: {error}"),
+                _brief(error),
                 extra={"action": "outcomes_kept"},
             )
             return batch
@@ -154,7 +154,7 @@ class OutcomeRecorder:
             job.id,
             job.handler,
             outcome.refusals,
-            stored_text(f"{type(error).__name__}: {error}"),
+            _brief(error),
             extra={"action": "outcome_refused", "job_id": str(job.id), "handler": job.handler},
         )
         if outcome.bare:  # not even a bare failure: let the lease lapse, the rescue decides
@@ -178,6 +178,13 @@ class OutcomeRecorder:
         except Exception:
             return False
         return True
+
+
+def _brief(error: Exception) -> str:
+    """The error's first line only: a database error goes on with the statement and its
+    parameters (job payloads, handler text), which do not belong in the log."""
+    lines = str(error).splitlines()
+    return stored_text(f"{type(error).__name__}: {lines[0] if lines else ''}")
 
 
 def log_outcome(finish: Finish, handler: str, recorded: bool) -> None:
