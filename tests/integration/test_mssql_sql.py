@@ -319,6 +319,14 @@ async def _run_workload(store: SQLAlchemyJobStore, recorder: Recorder) -> list[s
 
     phase("purge_finished")
     assert await store.purge_finished(finished_before=t + dt.timedelta(days=8), limit=1000) >= 1
+    phase("purge_failed")
+    failed = frozenset({JobState.FAILED})
+    later = t + dt.timedelta(days=31)
+    await store.purge_finished(finished_before=later, limit=1000, states=failed)
+    phase("purge_batches")
+    await store.purge_batches(created_before=later, limit=1000)
+    phase("purge_ticks")
+    await store.purge_ticks(fired_before=later, limit=1000)
     return phases
 
 
@@ -375,6 +383,9 @@ def test_row_limits_are_top(workload: Workload) -> None:
         "rescue_expired",
         "due_recurring",
         "purge_finished",
+        "purge_failed",
+        "purge_batches",
+        "purge_ticks",
     }
     assert [r.sql for r in limited if not re.search(r"\bSELECT TOP\b", r.sql)] == []
 
