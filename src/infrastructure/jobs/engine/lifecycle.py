@@ -171,7 +171,7 @@ def change_state(
         return job.state
     move = _elected_move(tx, job, Move(job_id, to, reason), elect)
     try:
-        apply(tx, [move], now, contested=True)
+        apply(tx, [move], now, contested=_takes_keys([move]))
     except UniqueKeyHeld as taken:  # by a transaction that committed after our check
         raise _key_held(tx, job, move.to) or taken from None
     return job.state
@@ -198,6 +198,11 @@ def change_states(
             skipped.append(SkippedJob(job_id=job.id, state=job.state, reason=str(refused)))
     moved = _apply_contested(tx, moves, found, now, skipped)
     return BulkMove(moved=moved, skipped=skipped)
+
+
+def _takes_keys(moves: Sequence[Move]) -> bool:
+    """Whether the moves may take unique keys: only moves to active states do."""
+    return any(move.to in states.ACTIVE_STATES for move in moves)
 
 
 def _bulk_move(
@@ -239,7 +244,7 @@ def _apply_contested(
     """Apply the moves; should another transaction take a unique key meanwhile, apply them
     one by one, skipping those whose key is taken. Returns the ids moved."""
     try:
-        apply(tx, moves, now, contested=True)
+        apply(tx, moves, now, contested=_takes_keys(moves))
     except UniqueKeyHeld:
         pass
     else:
