@@ -184,6 +184,31 @@ def test_bulk_actions_say_how_many_before_acting(visit: Visit) -> None:
     assert visit.errors == []
 
 
+def test_bulk_requeue_says_why_it_skipped_a_job(visit: Visit) -> None:
+    # Given two deleted jobs with the same unique key
+    queue, key = unique("keyed"), unique("key")
+    ids = []
+    for _ in range(2):
+        job_id = enqueue(
+            visit.live, "HeartbeatJobs.beat", delay_seconds=600, queue=queue, unique_key=key
+        )
+        with visit.live.admin_api() as api:
+            assert api.delete(f"/api/jobs/{job_id}").status_code == 204
+        ids.append(job_id)
+    visit.sign_in(Scope.ADMIN)
+
+    # When both are requeued
+    visit.go(f"/list?queue={queue}")
+    visit.page.click('button:has-text("Requeue all matching")')
+    visit.page.click('button:has-text("Yes, requeue 2")')
+
+    # Then one is, and the page says why the other is not
+    expect(visit.page.get_by_test_id("done-text")).to_contain_text("1 changed, 1 skipped")
+    expect(visit.page.get_by_test_id("done-skipped")).to_contain_text("holds its unique key")
+    assert sorted(job(visit.live, i)["state"] for i in ids) == ["deleted", "enqueued"]
+    assert visit.errors == []
+
+
 def test_select_all_ticks_every_job_of_the_page(visit: Visit) -> None:
     queue = unique("all")
     for _ in range(2):

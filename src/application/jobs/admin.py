@@ -177,7 +177,8 @@ class JobStats:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SkippedJob:
-    """A job a bulk action left alone, the state it was in (None: gone meanwhile), and why."""
+    """A job a bulk action left alone, the state it was in (None: gone meanwhile, or not
+    read), and why."""
 
     job_id: JobId
     state: JobState | None

@@ -20,6 +20,7 @@ from application.jobs import (
     JobId,
     JobNotFound,
     RecurringJobNotFound,
+    SkippedJob,
 )
 from host.api.inputs import Name
 from host.dashboard import filters
@@ -67,9 +68,17 @@ async def bulk(
         raise DashboardError(400, "Select at least one job.")
     if not confirmed:
         return _confirm(request, site, viewer, action, len(selected), ids=ids)
-    changed = [await _act(site, action, job_id, strict=False) for job_id in selected]
+    refusals = {job_id: await _act(site, action, job_id, strict=False) for job_id in selected}
+    skipped = [
+        SkippedJob(job_id=job_id, state=None, reason=reason)
+        for job_id, reason in refusals.items()
+        if reason is not None
+    ]
     result = BulkResult(
-        matched=len(selected), changed=sum(changed), skipped=len(selected) - sum(changed)
+        matched=len(refusals),
+        changed=len(refusals) - len(skipped),
+        skipped=len(skipped),
+        skipped_jobs=tuple(skipped),
     )
     return site.page(request, "done.html", viewer, action=action, result=result)
 
@@ -134,8 +143,10 @@ async def remove(site: Site, viewer: Administrator, recurring_id: str) -> Redire
     return _back(site, "/recurring")
 
 
-async def _act(site: Dashboard, action: BulkAction, job_id: JobId, *, strict: bool = True) -> bool:
-    """Delete or requeue one job; False when its state forbids it (with `strict`, a 409)."""
+async def _act(
+    site: Dashboard, action: BulkAction, job_id: JobId, *, strict: bool = True
+) -> str | None:
+    """Delete or requeue one job; why not when its state forbids it (with `strict`, a 409)."""
     jobs = site.container.jobs()
     try:
         await (jobs.delete(job_id) if action is BulkAction.DELETE else jobs.requeue(job_id))
@@ -144,8 +155,8 @@ async def _act(site: Dashboard, action: BulkAction, job_id: JobId, *, strict: bo
     except InvalidTransition as exc:
         if strict:
             raise DashboardError(409, str(exc)) from None
-        return False
-    return True
+        return str(exc)
+    return None
 
 
 def _recurring_id(text: str) -> str:
