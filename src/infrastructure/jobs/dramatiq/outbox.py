@@ -47,8 +47,8 @@ class OutboxTransaction(SqlTransaction):
                 [{"job_id": job.id, "queue": job.queue, "created_at": now} for job in enqueued],
             )
 
-    def move(self, moves: Sequence[Move], now: dt.datetime) -> None:
-        super().move(moves, now)
+    def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
+        super().move(moves, now, contested=contested)
         self._announce([move.job_id for move in moves if move.to is JobState.ENQUEUED], now)
 
     def write_finishes(self, results: Sequence[Finish], now: dt.datetime) -> set[JobId]:
