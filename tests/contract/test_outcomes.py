@@ -242,7 +242,16 @@ async def test_an_outcome_the_store_refuses_does_not_hold_back_the_others(
 
 
 def drop_connections(database: sa.Engine) -> int:
-    """End every other connection to the test database, as a database restart would."""
+    """End every connection of the store's pool to the test database, as a database restart
+    would, from a connection of another engine."""
+    other = sa.create_engine(database.url, poolclass=sa.NullPool)
+    try:
+        return _drop_others(other)
+    finally:
+        other.dispose()
+
+
+def _drop_others(database: sa.Engine) -> int:
     with database.connect() as conn:
         if database.dialect.name == "postgresql":
             ended = conn.scalars(
@@ -271,11 +280,18 @@ async def test_outcome_of_a_job_whose_database_connections_were_lost_is_recorded
     store = engine.store
     if not isinstance(store, SQLAlchemyJobStore) or store.database.dialect.name == "sqlite":
         pytest.skip("no database server whose connections could be lost")
+    try:
+        await run_through_dropped_connections(engine, store.database)
+    finally:
+        store.database.dispose()  # no dead connection left in the pool for the next test
+
+
+async def run_through_dropped_connections(engine: Engine, database: sa.Engine) -> None:
     # Given a job running while the database drops every connection of the pool
     job_id = await engine.jobs.enqueue(Blocking.hold, "through the outage")
     running = engine.start_worker()
     await Journal.started["through the outage"].wait()
-    assert drop_connections(store.database) > 0
+    assert drop_connections(database) > 0
 
     # When the job finishes: the first write fails on a dead connection
     Journal.gates["through the outage"].set()
