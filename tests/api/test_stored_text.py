@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from infrastructure.jobs.sql.tables import build_metadata
 from tests.api.conftest import client_of, container_of
-from tests.api.test_jobs import enqueue, get_job
+from tests.api.requests import enqueue, get_job
 from tests.engine_loop import database_of
 
 OLD_RESULT = '{"key \\udc80": ["lone \\ud800", NaN, Infinity, 1.5]}'
