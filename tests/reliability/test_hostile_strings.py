@@ -29,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 
 from application.jobs import JobSort, JobState
-from infrastructure.jobs.sql.listing import as_in_arguments_json
+from infrastructure.jobs.engine.model import as_in_arguments_json
 from tests.api.conftest import client_of, running, settings_for
 from tests.reliability.common import JOBS
 from tests.reliability.conftest import Database, Figures
