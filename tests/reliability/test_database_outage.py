@@ -1,13 +1,14 @@
-"""R6: a PostgreSQL outage loses no job and stops no process.
+"""R6, R6b: a PostgreSQL or MariaDB outage loses no job and stops no process.
 
-On a PostgreSQL cluster of the test's own (the shared server is never stopped), a `serve`
-process (API and health; its worker serves another queue) and two witness worker processes
+On a server of the test's own (the shared servers are never stopped), a `serve` process
+(API and health; its worker serves another queue) and two witness worker processes
 run 1,000 jobs sleeping U(100, 300) ms. Meanwhile every connection to the database is
-terminated (`pg_terminate_backend`) three times, 4 s apart, then the server is stopped
-(immediately) for 15 s and started again; while it is down, a listener on its port counts the
-connection attempts. Afterwards: every process still ran until the test stopped it,
-/health/live answered 200 throughout, /health/ready answered 503 during the outage and 200
-after it, all 1,000 jobs succeeded and each finished run is witnessed (0 lost).
+cut (`pg_terminate_backend`, `KILL CONNECTION`) three times, 4 s apart, then the server is
+stopped (PostgreSQL immediately, MariaDB by a shutdown) for 15 s and started again; while it
+is down, a listener on its port counts the connection attempts. Afterwards: every process
+still ran until the test stopped it, /health/live answered 200 throughout, /health/ready
+answered 503 during the outage and 200 after it, all 1,000 jobs succeeded and each one's
+finished run is witnessed (0 lost).
 
 Figures: how soon readiness turned 503 after the stop and 200 after the start, connection
 attempts per process and second while down, duplicate runs.
@@ -20,6 +21,8 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,13 @@ from tests.reliability.common import (
 from tests.reliability.conftest import Figures
 from tests.reliability.handlers import WitnessJobs, create_witness_tables, read_witnesses
 from tests.reliability.outage import AttemptCounter, HealthLog, poll_health
-from tests.reliability.private_servers import PrivatePostgres, private_postgres
+from tests.reliability.private_servers import (
+    PrivateServer,
+    create_database,
+    private_mariadb,
+    private_postgres,
+    terminate_connections,
+)
 from tests.reliability.processes import Processes, free_port
 from tests.reliability.ticks import all_ready
 
@@ -50,10 +59,17 @@ DOWN_SECONDS = 15.0
 DATABASE = "jobs"
 
 
+SERVERS: dict[str, Callable[[], AbstractContextManager[PrivateServer]]] = {
+    "postgresql": private_postgres,
+    "mariadb": private_mariadb,
+}
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
 @pytest.mark.timeout(360)
-async def test_postgresql_outage_loses_no_job(figures: Figures, tmp_path: Path) -> None:
-    with private_postgres() as server:
-        await asyncio.to_thread(_create_database, server)
+async def test_database_outage_loses_no_job(kind: str, figures: Figures, tmp_path: Path) -> None:
+    with SERVERS[kind]() as server:
+        await asyncio.to_thread(create_database, server, DATABASE)
         url = server.url(DATABASE)
         engine = create_engine(url)
         try:
@@ -63,7 +79,7 @@ async def test_postgresql_outage_loses_no_job(figures: Figures, tmp_path: Path) 
 
 
 async def _outage_scenario(
-    server: PrivatePostgres, engine: sa.Engine, url: str, figures: Figures, tmp_path: Path
+    server: PrivateServer, engine: sa.Engine, url: str, figures: Figures, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(migrate.upgrade, engine)
     await asyncio.to_thread(create_witness_tables, engine)
@@ -83,7 +99,7 @@ async def _outage_scenario(
 
 
 async def _run_through_outage(
-    server: PrivatePostgres,
+    server: PrivateServer,
     engine: sa.Engine,
     url: str,
     job_ids: list[str],
@@ -113,7 +129,7 @@ async def _run_through_outage(
         terminated = 0
         for _ in range(TERMINATIONS):
             await asyncio.sleep(TERMINATE_EVERY)
-            terminated += await asyncio.to_thread(_terminate_all, server)
+            terminated += await asyncio.to_thread(terminate_connections, server)
         await asyncio.sleep(2.0)
         await asyncio.to_thread(server.stop)
         stopped_at = time.time()
@@ -166,29 +182,6 @@ async def _run_through_outage(
     assert states == Counter({"succeeded": JOBS}), states
     assert lost == []
     assert all(code in (0, -signal.SIGTERM) for code in codes.values()), (codes, logs)
-
-
-def _create_database(server: PrivatePostgres) -> None:
-    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {DATABASE}"))
-    finally:
-        admin.dispose()
-
-
-def _terminate_all(server: PrivatePostgres) -> int:
-    """Terminate every other client connection; how many were."""
-    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            query = sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
-            )
-            return int(connection.scalar(query) or 0)
-    finally:
-        admin.dispose()
 
 
 def _serve_env(url: str, tmp_path: Path) -> dict[str, str]:
