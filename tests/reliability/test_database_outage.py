@@ -111,7 +111,7 @@ async def _run_through_outage(
         serve = processes.spawn(
             "serve",
             ["-m", "host", "serve", "--port", str(port), "--no-migrate"],
-            _serve_env(url, tmp_path),
+            serve_env(url, tmp_path),
         )
         workers = [
             processes.spawn_worker(f"worker{i}", worker_env(url, concurrency=4))
@@ -184,7 +184,7 @@ async def _run_through_outage(
     assert all(code in (0, -signal.SIGTERM) for code in codes.values()), (codes, logs)
 
 
-def _serve_env(url: str, tmp_path: Path) -> dict[str, str]:
+def serve_env(url: str, tmp_path: Path) -> dict[str, str]:
     return {
         "APP_DB__URL": url,
         "APP_JOBS__QUEUES": '["serve-only"]',
