@@ -40,8 +40,8 @@ class DatabaseUnavailable(ConnectionError):
 class ReconnectBackoff:
     """Keeps a process's callers (claims, heartbeats, watchdog, API) from hammering a database
     that is down: after a connection failure, calls fail fast with DatabaseUnavailable until a
-    delay passes (doubling per failure, capped); then one call probes, the others still fail
-    fast, and a success opens the way for all."""
+    delay passes (doubling per failure, capped); then one call tries, and the next may try
+    only a delay later, even if that one hangs; a success opens the way for all."""
 
     def __init__(
         self, first: float = FIRST_RECONNECT_DELAY, maximum: float = MAX_RECONNECT_DELAY
@@ -50,36 +50,36 @@ class ReconnectBackoff:
         self._maximum = maximum
         self._failures = 0
         self._retry_at = 0.0
-        self._probing = False
 
     def enter(self) -> None:
-        """Before a call: raises DatabaseUnavailable while waiting or while another probes."""
+        """Before a call: raises DatabaseUnavailable until the next attempt is due."""
         if not self._failures:
             return
-        wait = self._retry_at - time.monotonic()
-        if wait > 0 or self._probing:
+        now = time.monotonic()
+        if now < self._retry_at:
             raise DatabaseUnavailable(
-                f"database unreachable; next connection attempt in {max(wait, 0.0):.1f} s"
+                f"database unreachable; next connection attempt in {self._retry_at - now:.1f} s"
             )
-        self._probing = True
+        self._retry_at = now + self._delay()  # this call is the attempt of its slot
 
     def succeeded(self) -> None:
         self._failures = 0
-        self._probing = False
 
     def failed(self, *, unreachable: bool) -> None:
         """After a failed call; `unreachable`: it failed for want of a connection."""
-        self._probing = False
         if not unreachable:
             return
-        delay = min(self._maximum, self._first * 2**self._failures)
+        delay = self._delay()
         self._failures += 1
-        self._retry_at = time.monotonic() + delay
+        self._retry_at = max(self._retry_at, time.monotonic() + delay)
         logger.warning(
             "database unreachable; next connection attempt in %.1f s",
             delay,
             extra={"action": "database_unreachable"},
         )
+
+    def _delay(self) -> float:
+        return float(min(self._maximum, self._first * 2.0 ** max(0, self._failures - 1)))
 
 
 class TransactionRunner:
