@@ -5,6 +5,9 @@ Run as `python tests/reliability/worker_process.py` (or `-m tests.reliability.wo
 with `PYTHONPATH=<repo>/src:<repo>` and these environment variables:
 
     RELIABILITY_DB_URL          SQLAlchemy URL of the job database (required)
+    RELIABILITY_WITNESS_URL     where witness rows are written, default RELIABILITY_DB_URL
+                                (the same database by another way: one the test does not
+                                disturb, so its measuring instrument never fails)
     RELIABILITY_QUEUES          comma-separated queues, default "default"
     RELIABILITY_CONCURRENCY     jobs at once, default 4
     RELIABILITY_LEASE           lease seconds, default 4
@@ -53,6 +56,7 @@ def server_id_of(pid: int) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     url: str
+    witness_url: str
     queues: tuple[str, ...]
     concurrency: int
     lease: float
@@ -68,6 +72,7 @@ class Config:
         env = os.environ
         return cls(
             url=env["RELIABILITY_DB_URL"],
+            witness_url=env.get("RELIABILITY_WITNESS_URL", env["RELIABILITY_DB_URL"]),
             queues=tuple(q for q in env.get("RELIABILITY_QUEUES", "default").split(",") if q),
             concurrency=int(env.get("RELIABILITY_CONCURRENCY", "4")),
             lease=float(env.get("RELIABILITY_LEASE", "4")),
@@ -106,7 +111,7 @@ async def serve(config: Config) -> None:
     server_id = server_id_of(os.getpid())
     engine = create_engine(config.url)
     store = SQLAlchemyJobStore(engine)
-    book = WitnessBook(config.url, server_id=server_id, threads=config.concurrency)
+    book = WitnessBook(config.witness_url, server_id=server_id, threads=config.concurrency)
     executor = Executor(build_registry(), book.factory, threads=config.concurrency)
     clock = SystemClock()
     worker = Worker(store, executor, clock, server_id=server_id, settings=worker_settings(config))

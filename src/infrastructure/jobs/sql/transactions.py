@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -26,6 +27,59 @@ CLOSE_WAIT_SECONDS = 30.0
 _DEADLOCK_CODES = frozenset({1213, "40P01", "40001"})  # MariaDB; PostgreSQL deadlock, serialization
 ENQUEUED_FLAG = "jobs_enqueued"
 """Set in a connection's `info` by a transaction that made jobs enqueued."""
+FIRST_RECONNECT_DELAY = 1.0
+MAX_RECONNECT_DELAY = 2.0
+"""After a failed connection the store waits this long (doubling from the first delay up
+to the maximum) before it lets one caller try again; the others fail fast meanwhile."""
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database could not be reached a moment ago; no new attempt is made yet."""
+
+
+class ReconnectBackoff:
+    """Keeps a process's callers (claims, heartbeats, watchdog, API) from hammering a database
+    that is down: after a connection failure, calls fail fast with DatabaseUnavailable until a
+    delay passes (doubling per failure, capped); then one call tries, and the next may try
+    only a delay later, even if that one hangs; a success opens the way for all."""
+
+    def __init__(
+        self, first: float = FIRST_RECONNECT_DELAY, maximum: float = MAX_RECONNECT_DELAY
+    ) -> None:
+        self._first = first
+        self._maximum = maximum
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def enter(self) -> None:
+        """Before a call: raises DatabaseUnavailable until the next attempt is due."""
+        if not self._failures:
+            return
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise DatabaseUnavailable(
+                f"database unreachable; next connection attempt in {self._retry_at - now:.1f} s"
+            )
+        self._retry_at = now + self._delay()  # this call is the attempt of its slot
+
+    def succeeded(self) -> None:
+        self._failures = 0
+
+    def failed(self, *, unreachable: bool) -> None:
+        """After a failed call; `unreachable`: it failed for want of a connection."""
+        if not unreachable:
+            return
+        delay = self._delay()
+        self._failures += 1
+        self._retry_at = max(self._retry_at, time.monotonic() + delay)
+        logger.warning(
+            "database unreachable; next connection attempt in %.1f s",
+            delay,
+            extra={"action": "database_unreachable"},
+        )
+
+    def _delay(self) -> float:
+        return float(min(self._maximum, self._first * 2.0 ** max(0, self._failures - 1)))
 
 
 class TransactionRunner:
@@ -33,6 +87,9 @@ class TransactionRunner:
         self._database = database
         self._wakeup = wakeup
         self._in_flight: set[asyncio.Future[Any]] = set()
+        self._backoff = ReconnectBackoff()
+        if not sa.event.contains(database, "handle_error", _failed_connect_is_disconnect):
+            sa.event.listen(database, "handle_error", _failed_connect_is_disconnect)
 
     async def run(
         self,
@@ -73,12 +130,23 @@ class TransactionRunner:
         return result
 
     async def in_thread(self, work: Callable[[], T]) -> T:
-        """Run blocking database work in a worker thread. A cancelled caller does not stop
-        the thread, which holds a connection until it ends, so `close` waits for it."""
+        """Run blocking database work in a worker thread, unless the database was unreachable
+        a moment ago (DatabaseUnavailable: see ReconnectBackoff). A cancelled caller does not
+        stop the thread, which holds a connection until it ends, so `close` waits for it."""
+        self._backoff.enter()
         future = asyncio.ensure_future(asyncio.to_thread(work))
         self._in_flight.add(future)
         future.add_done_callback(self._forget)
+        future.add_done_callback(self._note_reachability)
         return await asyncio.shield(future)
+
+    def _note_reachability(self, future: asyncio.Future[Any]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if error is None:
+            self._backoff.succeeded()
+        else:
+            lost = isinstance(error, DBAPIError) and error.connection_invalidated
+            self._backoff.failed(unreachable=lost)
 
     async def close(self) -> None:
         """Wait for work still running in threads, so the caller may dispose of the engine."""
@@ -89,6 +157,13 @@ class TransactionRunner:
         self._in_flight.discard(future)
         if not future.cancelled():
             future.exception()  # retrieved: its caller may have been cancelled meanwhile
+
+
+def _failed_connect_is_disconnect(context: sa.engine.ExceptionContext) -> None:
+    """A connection that could not be opened counts as lost (`connection_invalidated`), as
+    one cut mid-statement does: both mean the database is unreachable."""
+    if context.connection is None:
+        context.is_disconnect = True
 
 
 def is_deadlock(error: BaseException | None) -> bool:

@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "jobs_enqueued"
 RECONNECT_SECONDS = 2.0
+MAX_RECONNECT_SECONDS = 16.0
+"""The LISTEN connection retries after RECONNECT_SECONDS, doubling while the database stays
+unreachable, up to this (workers poll meanwhile)."""
 
 
 class Wakeup:
@@ -45,18 +48,23 @@ class Wakeup:
     async def _listen(self, url: str) -> None:
         import psycopg
 
+        delay = RECONNECT_SECONDS
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = RECONNECT_SECONDS
                     self._event.set()  # jobs may have come while we were not listening
                     async for _ in conn.notifies():
                         self._event.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.warning("LISTEN connection lost; reconnecting", exc_info=True)
-                await asyncio.sleep(RECONNECT_SECONDS)
+                logger.warning(
+                    "LISTEN connection lost; reconnecting in %.0f s", delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                delay = min(MAX_RECONNECT_SECONDS, delay * 2)
 
 
 def _psycopg_url(database: sa.Engine) -> str | None:
