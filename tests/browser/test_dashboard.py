@@ -132,13 +132,25 @@ def test_filters_narrow_the_list(visit: Visit) -> None:
 def test_failed_job_shows_its_traceback(visit: Visit) -> None:
     job_id = enqueue(visit.live, "Probe.fail", "flat tyre")
     wait_for_state(visit.live, job_id, "failed")
-    visit.sign_in(Scope.READ)
+    visit.sign_in(Scope.WRITE)  # error details need the details scope (write by default)
 
     visit.go(f"/job/{job_id}")
 
     expect(visit.page.get_by_test_id("traceback")).to_contain_text("ValueError: flat tyre")
     expect(visit.page.get_by_test_id("traceback")).to_contain_text("Traceback (most recent")
     expect(visit.page.get_by_test_id("explanation")).to_contain_text("Requeue it")
+
+
+def test_a_reader_sees_the_error_but_not_its_traceback(visit: Visit) -> None:
+    job_id = enqueue(visit.live, "Probe.fail", "flat tyre")
+    wait_for_state(visit.live, job_id, "failed")
+    visit.sign_in(Scope.READ)
+
+    visit.go(f"/job/{job_id}")
+
+    expect(visit.page.get_by_test_id("explanation")).to_contain_text("ValueError: flat tyre")
+    expect(visit.page.get_by_test_id("details-hidden")).to_contain_text("write scope")
+    expect(visit.page.get_by_test_id("traceback")).to_have_count(0)
 
 
 def test_requeue_and_delete_from_the_jobs_page(visit: Visit) -> None:
@@ -253,7 +265,7 @@ def test_state_change_and_log_lines_appear_without_reloading(visit: Visit) -> No
     gate = unique("gate")
     job_id = enqueue(visit.live, "Probe.wait", gate)
     wait_for_state(visit.live, job_id, "processing")
-    visit.sign_in(Scope.READ)
+    visit.sign_in(Scope.WRITE)  # log lines are error details: the write scope by default
     visit.go(f"/job/{job_id}")
     expect(visit.page.get_by_test_id("job-state")).to_have_text("processing")
     visit.page.evaluate("window.sameDocument = true")
