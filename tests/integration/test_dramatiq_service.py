@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,44 @@ def test_a_misconfigured_dramatiq_backend_says_what_to_set(
     container = create_container(settings_for(tmp_path, **options))
     with pytest.raises(BackendError, match=message):
         container.backend()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(("scheme", "path"), [("amqp://guest:guest@", "/%2F"), ("redis://", "/0")])
+async def test_the_backend_is_not_ready_while_its_broker_cannot_be_reached(
+    tmp_path: Path, scheme: str, path: str
+) -> None:
+    url = f"{scheme}127.0.0.1:{closed_port()}{path}"
+    container = create_container(settings_for(tmp_path, BROKER_URL=url))
+    backend = container.backend()
+    try:
+        await backend.migrate()
+        problem = await backend.problem()
+    finally:
+        await backend.close()
+    assert problem is not None
+    assert problem.startswith("cannot reach the dramatiq broker")
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq", "redis"])
+async def test_the_backend_is_ready_once_migrated_with_its_broker_answering(
+    tmp_path: Path, broker: str
+) -> None:
+    reachable_broker(broker).close()
+    container = create_container(settings_for(tmp_path, BROKER_URL=BROKER_URLS[broker]))
+    backend = container.backend()
+    try:
+        unmigrated = await backend.problem()
+        await backend.migrate()
+        ready = await backend.problem()
+    finally:
+        await backend.close()
+    assert unmigrated is not None
+    assert "schema" in unmigrated
+    assert ready is None

@@ -26,7 +26,12 @@ from infrastructure.jobs.backend import (
     Role,
     default_server_id,
 )
-from infrastructure.jobs.dramatiq.broker import BrokerQueues, BrokerUrlError, create_broker
+from infrastructure.jobs.dramatiq.broker import (
+    BrokerProbe,
+    BrokerQueues,
+    BrokerUrlError,
+    create_broker,
+)
 from infrastructure.jobs.dramatiq.delivery import DeliveredClaims
 from infrastructure.jobs.dramatiq.outbox import OutboxStore
 from infrastructure.jobs.dramatiq.relay import Relay, RelaySettings
@@ -65,6 +70,7 @@ class DramatiqBackend(SqlBackend):
             prefix=options.get("queue_prefix", ""),
             track_in_flight=self._delivery_wait > 0,
         )
+        self._probe = BrokerProbe(options["broker_url"])
         super().__init__(context)
         self.relay = Relay(
             self.outbox,
@@ -112,6 +118,12 @@ class DramatiqBackend(SqlBackend):
         if self.triggers is not None and Role.WORKER in roles:
             loops.append(self.triggers.run)
         return loops
+
+    async def problem(self) -> str | None:
+        """The database's problem, else the broker's: a broker that cannot be reached leaves
+        jobs enqueued but unannounced, so this process is not ready (checked at most every few
+        seconds, see `BrokerProbe`)."""
+        return await super().problem() or await self._probe.problem()
 
     async def close(self) -> None:
         for claims in self._claims:

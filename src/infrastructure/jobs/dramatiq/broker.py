@@ -8,12 +8,16 @@ these messages.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+import pika
+import redis
 from dramatiq import Broker, Message, MessageProxy
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
@@ -41,6 +45,48 @@ def create_broker(url: str) -> Broker:
     if scheme in ("redis", "rediss"):
         return RedisBroker(url=url, middleware=[])  # type: ignore[no-untyped-call]
     raise BrokerUrlError(f"broker URL must start with amqp:// or redis://, not {scheme!r}://")
+
+
+class BrokerProbe:
+    """Whether the broker of a URL answers: a fresh connection of its own, opened with a short
+    timeout (not the consumers' or the publisher's, which may be busy or reconnecting), whose
+    answer is kept `cache_seconds` so a readiness endpoint polled often stays cheap."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0, cache_seconds: float = 5.0) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._cache_seconds = cache_seconds
+        self._answer: tuple[float, str | None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def problem(self) -> str | None:
+        """None when the broker answered, else why it did not (cached)."""
+        async with self._lock:  # concurrent readiness checks share one connection attempt
+            if self._answer is None or time.monotonic() - self._answer[0] >= self._cache_seconds:
+                self._answer = (time.monotonic(), await asyncio.to_thread(self._connect))
+            return self._answer[1]
+
+    def _connect(self) -> str | None:
+        try:
+            if self._url.lower().startswith(("amqp://", "amqps://")):
+                self._connect_rabbitmq()
+            else:
+                client = redis.Redis.from_url(
+                    self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+                )
+                with contextlib.closing(client):
+                    client.ping()
+        except Exception as exc:  # the reason is the answer, whatever it is
+            reason = (str(exc).splitlines() or [""])[0] or repr(exc)
+            return f"cannot reach the dramatiq broker: {type(exc).__name__}: {reason}"
+        return None
+
+    def _connect_rabbitmq(self) -> None:
+        parameters = pika.URLParameters(self._url)
+        parameters.connection_attempts = 1
+        parameters.socket_timeout = self._timeout
+        parameters.stack_timeout = self._timeout
+        pika.BlockingConnection(parameters).close()
 
 
 @dataclass(slots=True)
