@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from tests.brokers import delete_session_queues
 from tests.databases import migrated_engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_queues_deleted() -> Iterator[None]:
+    """The session's queues on the brokers go at its end (see tests/brokers.py)."""
+    yield
+    delete_session_queues()
 
 
 def _engine(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:

@@ -39,7 +39,14 @@ from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
-from tests.brokers import BROKER_URLS, HAND_DRIVEN, SESSION_PREFIX, empty_queues, reachable_broker
+from tests.brokers import (
+    BROKER_URLS,
+    HAND_DRIVEN,
+    SESSION_PREFIX,
+    empty_queues,
+    reachable_broker,
+    remember_queues,
+)
 from tests.contract.handlers import Journal, build_registry
 from tests.databases import SERVER_URLS, empty_tables
 from tests.engine_loop import drain
@@ -103,9 +110,19 @@ def dramatiq_backend(broker: str, state: str) -> BackendFactory:
             dataclasses.replace(context, database=DatabaseConfig(url=url), options=options)
         )
         empty_tables(backend.database, backend.outbox.metadata)
-        return closing(backend)
+        return closing_dramatiq(broker, backend)
 
     return factory
+
+
+@asynccontextmanager
+async def closing_dramatiq(kind: str, backend: DramatiqBackend) -> AsyncIterator[EngineBackend]:
+    """`closing`, remembering the queues the test declared, to delete at the session's end."""
+    try:
+        async with closing(backend) as opened:
+            yield opened
+    finally:
+        remember_queues(kind, backend.queues.broker.get_declared_queues())
 
 
 ADAPTERS: dict[str, BackendFactory] = {
