@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from dramatiq import Consumer, MessageProxy
 
-from application.jobs import JobState
+from application.jobs import JobId, JobState
 from infrastructure.jobs.backend import BackendContext, DatabaseConfig
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.dramatiq.backend import DramatiqBackend
-from infrastructure.jobs.dramatiq.broker import create_broker
+from infrastructure.jobs.dramatiq.broker import BrokerQueues, create_broker, job_id_of
 from infrastructure.jobs.dramatiq.outbox import OutboxMessage
 from infrastructure.jobs.engine.execution import construct
 from infrastructure.jobs.engine.worker import WorkerSettings
@@ -211,3 +214,35 @@ async def test_a_job_enqueued_before_the_switch_from_sql_gets_a_message_at_the_s
     assert await backend.worker(server_id="w").run_once() == 1
     view = await backend.jobs.get(job_id)
     assert view is not None and view.state is JobState.SUCCEEDED
+
+
+def test_messages_a_vanished_redis_consumer_held_go_to_another() -> None:
+    """A worker killed with prefetched messages: on Redis they wait in its acknowledgement set
+    until its heartbeat is old enough for another consumer's dead-consumer check."""
+    reachable_broker("redis").close()
+    empty_queues("redis", ["vanished"])
+    queue = f"{SESSION_PREFIX}vanished"
+    message = OutboxMessage(JobId(uuid.uuid4()), "vanished")
+    gone, alive = create_broker(BROKER_URLS["redis"]), create_broker(BROKER_URLS["redis"])
+    try:
+        BrokerQueues(gone, prefix=SESSION_PREFIX).publish([message])
+        held = first_message(gone.consume(queue, prefetch=1, timeout=100), within=10)
+        gone.close()  # never acknowledged, and no more heartbeats: as after kill -9
+        BrokerQueues(alive, prefix=SESSION_PREFIX).declare("vanished")
+        again = first_message(alive.consume(queue, prefetch=1, timeout=100), within=30)
+    finally:
+        alive.close()
+    assert held is not None
+    assert job_id_of(held) == message.job_id
+    assert again is not None  # dramatiq's own default (60 s) would leave it stranded here
+    assert job_id_of(again) == message.job_id
+
+
+def first_message(consumer: Consumer, *, within: float) -> MessageProxy | None:
+    """The first message the consumer receives within `within` seconds (a bound for a broken
+    run, not a timing goal), or None."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (message := next(consumer)) is not None:
+            return message
+    return None
