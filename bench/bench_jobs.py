@@ -32,6 +32,14 @@ Databases (all on 127.0.0.1 by default):
     --db mariadb     BENCH_MARIADB_URL  default mysql+pymysql://root@127.0.0.1:3306/bench_jobs
                      (the database is created if missing)
 
+The dramatiq backend (`--broker rabbitmq|redis`, optional): the same client and job on the same
+database, but the client's enqueue also writes the outbox row (`OutboxStore`) and each worker
+process is the backend's worker and relay (`DramatiqBackend`, queue prefix `bench.`): the
+workers' relays publish the rows (woken by NOTIFY on PostgreSQL, else every second), the
+workers consume the broker's messages and claim the jobs they name. Brokers on 127.0.0.1:
+BENCH_AMQP_URL (RabbitMQ) and BENCH_REDIS_URL with database 3 (Redis). Result name
+jobs-<db>-dramatiq-<broker>.
+
 Two additions to the harness, made here at run time without changing its files:
 * worker peak RSS: before the harness stops the workers of a run, VmHWM is read from
   /proc/<pid>/status of each; per process run it goes into raw["process"][i] and its median
@@ -41,7 +49,7 @@ Two additions to the harness, made here at run time without changing its files:
 
 Usage (with the project's virtualenv python; the script re-executes itself in
 /work/main/.venv if that exists):
-    python bench/bench_jobs.py --db postgresql [--n 20000 --reps 3 --scenarios ... --tag X]
+    python bench/bench_jobs.py --db postgresql [--broker redis] [--n 20000 --reps 3 --tag X]
 Results: $BENCH_RESULTS_DIR/jobs-<db>[-<tag>].json; worker logs: /tmp/peers-jobs-<db>-<i>.log.
 """
 
@@ -82,9 +90,13 @@ from typing import Any  # noqa: E402
 import common  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from infrastructure.jobs.backend import BackendContext, DatabaseConfig  # noqa: E402
 from infrastructure.jobs.clock import SystemClock  # noqa: E402
+from infrastructure.jobs.dramatiq.backend import DramatiqBackend  # noqa: E402
+from infrastructure.jobs.dramatiq.broker import BrokerQueues, create_broker  # noqa: E402
+from infrastructure.jobs.dramatiq.outbox import OutboxStore  # noqa: E402
 from infrastructure.jobs.engine.client import EngineJobService  # noqa: E402
-from infrastructure.jobs.engine.execution import Executor  # noqa: E402
+from infrastructure.jobs.engine.execution import Executor, construct  # noqa: E402
 from infrastructure.jobs.engine.middleware import Middlewares  # noqa: E402
 from infrastructure.jobs.engine.worker import Worker, WorkerSettings  # noqa: E402
 from infrastructure.jobs.handlers import HandlerRegistry  # noqa: E402
@@ -95,6 +107,8 @@ from infrastructure.jobs.sql.store import SQLAlchemyJobStore  # noqa: E402
 from infrastructure.jobs.telemetry import default_middleware  # noqa: E402
 
 DATABASES = ("sqlite", "postgresql", "mariadb")
+BROKERS = {"rabbitmq": common.AMQP_URL, "redis": common.redis_url(3)}
+BROKER_QUEUE_PREFIX = "bench."
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 128))
 POLL_INTERVAL = float(os.environ.get("BENCH_POLL_INTERVAL", 0.5))
@@ -306,12 +320,16 @@ common.cpu_snapshot = cpu_snapshot_with_mariadb
 class OurEngine(common.Adapter):
     """The harness adapter for our SQL job engine on one database."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, broker: str | None = None) -> None:
         self.db = db
-        self.name = f"jobs-{db}"
+        self.broker = broker
+        self.name = f"jobs-{db}" if broker is None else f"jobs-{db}-dramatiq-{broker}"
         self.packages = ["jobs-service", "SQLAlchemy", "alembic", "psycopg", "PyMySQL", "pydantic"]
         self.url = sa.make_url(database_url(db))
         wakeup = "LISTEN/NOTIFY + poll" if db == "postgresql" else "poll"
+        if broker is not None:
+            self.packages += ["dramatiq", "pika" if broker == "rabbitmq" else "redis"]
+            wakeup = f"dramatiq on {broker}, relay woken by {wakeup}"
         self.concurrency = (
             f"{WORKERS} worker processes x concurrency {CONCURRENCY} ({HANDLER_KIND} handler), "
             f"{wakeup} {POLL_INTERVAL:g} s"
@@ -330,13 +348,16 @@ class OurEngine(common.Adapter):
 
     def add_args(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--db", choices=DATABASES, default="sqlite", help="job store database")
+        parser.add_argument("--broker", choices=BROKERS, help="the dramatiq backend on this broker")
 
     def setup(self) -> None:
         if self.url.get_backend_name() in ("mysql", "mariadb"):
             ensure_mariadb_database(self.url)
         self.engine = create_engine(self.url)
         migrate.upgrade(self.engine)
-        self.store = SQLAlchemyJobStore(self.engine)
+        self.store = (
+            SQLAlchemyJobStore(self.engine) if self.broker is None else OutboxStore(self.engine)
+        )
         self.jobs = EngineJobService(
             self.store, build_registry(), SystemClock(), middleware=shipped_middleware()
         )
@@ -348,6 +369,12 @@ class OurEngine(common.Adapter):
 
     def reset(self) -> None:
         empty_tables(self.engine, self.store)
+        if self.broker is not None:
+            broker = create_broker(BROKERS[self.broker])
+            try:
+                broker.flush(BrokerQueues(broker, prefix=BROKER_QUEUE_PREFIX).declare(QUEUE))
+            finally:
+                broker.close()
 
     def enqueue(self, t_enq: float) -> None:
         self.loop.run_until_complete(self.jobs.enqueue(self.handler, t_enq))
@@ -365,6 +392,7 @@ class OurEngine(common.Adapter):
         script = str(Path(__file__).resolve())
         return [
             [sys.executable, script, "--worker", "--db", self.db, "--index", str(i)]
+            + ([] if self.broker is None else ["--broker", self.broker])
             for i in range(WORKERS)
         ]
 
@@ -404,8 +432,8 @@ def complete_result(result: dict[str, Any], adapter: OurEngine) -> None:
     path.write_text(json.dumps(result, indent=1))
 
 
-def run_bench(db: str, argv: list[str]) -> None:
-    adapter = OurEngine(db)
+def run_bench(db: str, broker: str | None, argv: list[str]) -> None:
+    adapter = OurEngine(db, broker)
     result = common.run(adapter, argv)
     complete_result(result, adapter)
 
@@ -449,16 +477,51 @@ async def run_worker(db: str, index: int) -> None:
         say(f"[worker {index}] stopped; peak RSS {peak_rss_mib(os.getpid()) or 0:.1f} MiB")
 
 
+async def run_dramatiq_worker(db: str, broker: str, index: int) -> None:
+    """One worker process of the dramatiq backend: its relay and its worker, until SIGTERM."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    settings = WorkerSettings(queues=(QUEUE,), concurrency=CONCURRENCY, poll_interval=POLL_INTERVAL)
+    backend = DramatiqBackend(
+        BackendContext(
+            registry=build_registry(),
+            handler_factory=construct,
+            clock=SystemClock(),
+            database=DatabaseConfig(url=database_url(db), migrate_on_start=False),
+            middleware=default_middleware(),
+            worker=settings,
+            options={"BROKER_URL": BROKERS[broker], "QUEUE_PREFIX": BROKER_QUEUE_PREFIX},
+        )
+    )
+    server_id = f"bench-{socket.gethostname()}-{os.getpid()}"
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    say(f"[worker {index}] {server_id} on {db}, dramatiq on {broker}: concurrency {CONCURRENCY}")
+    loops = [backend.relay.run, backend.worker(server_id=server_id).run]
+    try:
+        await asyncio.gather(*(run(stopping) for run in loops))
+    finally:
+        await backend.close()
+        say(f"[worker {index}] stopped; peak RSS {peak_rss_mib(os.getpid()) or 0:.1f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--db", choices=DATABASES, default="sqlite")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--broker", choices=BROKERS)
     ours, _ = parser.parse_known_args()
-    if ours.worker:
+    if ours.worker and ours.broker is not None:
+        asyncio.run(run_dramatiq_worker(ours.db, ours.broker, ours.index))
+    elif ours.worker:
         asyncio.run(run_worker(ours.db, ours.index))
     else:
-        run_bench(ours.db, sys.argv[1:])
+        run_bench(ours.db, ours.broker, sys.argv[1:])
 
 
 if __name__ == "__main__":

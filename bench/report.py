@@ -5,7 +5,8 @@
 Reads the harness results ($BENCH_RESULTS_DIR, default bench/results): ours as jobs-sqlite,
 jobs-postgresql and jobs-mariadb, the peers as pgqueuer and procrastinate, and the sampled
 worker RSS of each in rss/<name>.json (bench/rss_watch.py). Prints one row per figure with
-the ratios ours (PostgreSQL) / peer, then the per-system detail table of
+the ratios ours (PostgreSQL) / peer (with `bench/run.sh --dramatiq`, also columns for our dramatiq
+backend and raw dramatiq, on RabbitMQ and Redis), then the per-system detail table of
 bench/peers/summarize.py (with the run-to-run spread).
 
 When the run measured an earlier revision too (`bench/run.sh --baseline REV`: results
@@ -40,6 +41,12 @@ COLUMNS = (
     ("pgqueuer", "pgqueuer"),
     ("procrastinate", "procrastinate"),
 )
+OPTIONAL_COLUMNS = (  # bench/run.sh --dramatiq: shown when their results are there
+    ("ours PG + dramatiq RabbitMQ", "jobs-postgresql-dramatiq-rabbitmq"),
+    ("ours PG + dramatiq Redis", "jobs-postgresql-dramatiq-redis"),
+    ("dramatiq RabbitMQ", "dramatiq-rabbitmq"),
+    ("dramatiq Redis", "dramatiq-redis"),
+)
 # the database server whose CPU counts for each system (SQLite runs inside the workers)
 SERVER_CPU_KEY = {
     "jobs-sqlite": None,
@@ -50,6 +57,10 @@ SERVER_CPU_KEY = {
     "jobs-mariadb-baseline": "mariadb",
     "pgqueuer": "postgres",
     "procrastinate": "postgres",
+    "jobs-postgresql-dramatiq-rabbitmq": "postgres",  # the broker's CPU is in the detail table
+    "jobs-postgresql-dramatiq-redis": "postgres",
+    "dramatiq-rabbitmq": "rabbitmq",
+    "dramatiq-redis": "redis",
 }
 
 Result = dict[str, Any]
@@ -166,11 +177,16 @@ def cell(system: str, results: dict[str, Result], row: Row) -> str:
     return text
 
 
+def columns(results: dict[str, Result]) -> list[tuple[str, str]]:
+    """The table's columns: the usual ones, then the optional ones this run measured."""
+    return [*COLUMNS, *(column for column in OPTIONAL_COLUMNS if column[1] in results)]
+
+
 def comparison_table(results: dict[str, Result]) -> None:
     header = [
         "figure",
         "better",
-        *(label for label, _ in COLUMNS),
+        *(label for label, _ in columns(results)),
         "ours PG / pgqueuer",
         "ours PG / procrastinate",
     ]
@@ -178,7 +194,7 @@ def comparison_table(results: dict[str, Result]) -> None:
     say("|" + "---|" * len(header))
     ours_pg = results.get(OURS["postgresql"])
     for row in ROWS:
-        cells = [cell(system, results, row) for _, system in COLUMNS]
+        cells = [cell(system, results, row) for _, system in columns(results)]
         ratios = []
         for peer in PEERS:
             peer_result = results.get(peer)
@@ -194,7 +210,7 @@ def shapes(results: dict[str, Result]) -> None:
     say("Worker shapes and versions:")
     say()
     baselines = [system for system in BASELINE.values() if system in results]
-    for system in [system for _, system in COLUMNS] + baselines:
+    for system in [system for _, system in columns(results)] + baselines:
         result = results.get(system)
         if result is None:
             say(f"- {system}: no result")

@@ -3,8 +3,13 @@
 # pgqueuer and procrastinate on the same PostgreSQL, then the comparison table
 # (bench/report.py), also written to bench/results/report.md.
 #
-#   bash bench/run.sh [--n 20000] [--reps 3] [--baseline REV] [other harness flags,
-#                     e.g. --scenarios process]
+#   bash bench/run.sh [--n 20000] [--reps 3] [--baseline REV] [--dramatiq] [other harness
+#                     flags, e.g. --scenarios process]
+#
+# --dramatiq also measures, after the peers, our dramatiq backend (state on the same
+# PostgreSQL) and raw dramatiq (bench/peers/bench_dramatiq.py: its own worker, the same no-op
+# job), each on RabbitMQ (BENCH_AMQP_URL, default guest on 127.0.0.1:5672) and on Redis
+# (127.0.0.1:6379, databases 2 and 3); the report adds their columns.
 #
 # --baseline REV also measures our engine at git revision REV, in the same run: REV's own src/
 # and bench/ are extracted with `git archive` into /tmp/bench-baseline-<short>, and each of our
@@ -30,6 +35,7 @@ ROOT=$(dirname "$BENCH")
 N=20000
 REPS=3
 BASELINE=""
+DRAMATIQ=0
 EXTRA=()
 usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --reps=*) REPS=${1#*=}; shift ;;
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift 2 ;;
     --baseline=*) BASELINE=${1#*=}; shift ;;
+    --dramatiq) DRAMATIQ=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) EXTRA+=("$1"); shift ;;
   esac
@@ -103,6 +110,12 @@ PG_DB=$(url_part "$BENCH_PG_DSN" db)
 MARIADB_PORT=$(url_part "$BENCH_MARIADB_URL" port); MARIADB_PORT=${MARIADB_PORT:-3306}
 (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null || die "PostgreSQL is not listening on 127.0.0.1:$PG_PORT"
 (exec 3<>"/dev/tcp/127.0.0.1/$MARIADB_PORT") 2>/dev/null || die "MariaDB is not listening on 127.0.0.1:$MARIADB_PORT"
+if [ "$DRAMATIQ" = 1 ]; then
+  [ -n "${BENCH_AMQP_URL:-}" ] && loopback BENCH_AMQP_URL "$BENCH_AMQP_URL"
+  (exec 3<>"/dev/tcp/127.0.0.1/5672") 2>/dev/null || [ -n "${BENCH_AMQP_URL:-}" ] \
+    || die "--dramatiq: RabbitMQ is not listening on 127.0.0.1:5672"
+  (exec 3<>"/dev/tcp/127.0.0.1/6379") 2>/dev/null || die "--dramatiq: Redis is not listening on 127.0.0.1:6379"
+fi
 
 # --baseline REV: REV's own src/ and bench/ (its bench_jobs.py matches its engine's API), run on
 # databases of their own so that two schema versions never meet in one set of tables
@@ -189,7 +202,9 @@ if awk -v l="$LOAD1" -v c="$(nproc)" 'BEGIN { exit !(l > c / 2) }'; then
 fi
 
 say "### peer virtualenvs (pip, first run only)"
-for peer in pgqueuer procrastinate; do
+PEER_SETUP=(pgqueuer procrastinate)
+[ "$DRAMATIQ" = 1 ] && PEER_SETUP+=(dramatiq)
+for peer in "${PEER_SETUP[@]}"; do
   "$PEER_PY" "$BENCH/peers/bench_$peer.py" --setup-only 2>&1 | grep -v '^WARNING: Location' | tee -a "$LOG"
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "could not set up the $peer virtualenv"
 done
@@ -200,7 +215,7 @@ for f in "$RESULTS"/*.json "$RESULTS"/report.md "$RESULTS"/engine-src.diff; do
   [ -e "$f" ] && mv -f "$f" "$RESULTS/previous/"
 done
 for f in "$RESULTS"/rss/*.json; do [ -e "$f" ] && mv -f "$f" "$RESULTS/previous/rss/"; done
-rm -f /tmp/peers-jobs-*.log /tmp/peers-pgqueuer*.log /tmp/peers-procrastinate*.log
+rm -f /tmp/peers-jobs-*.log /tmp/peers-pgqueuer*.log /tmp/peers-procrastinate*.log /tmp/peers-dramatiq*.log
 
 # Others may change src/ while this runs: ours runs on a copy taken now, so the three
 # databases measure the same code (BENCH_SNAPSHOT=0: the working tree, as it is at each step).
@@ -222,6 +237,7 @@ FAILED=()
 STEP=0
 TOTAL=5
 [ -n "$BASE_DIR" ] && TOTAL=8
+[ "$DRAMATIQ" = 1 ] && TOTAL=$((TOTAL + 4))
 T_START=$SECONDS
 step() {  # step NAME CMD...: run one system under the RSS sampler, with progress lines
   local name=$1; shift
@@ -250,6 +266,15 @@ for peer in pgqueuer procrastinate; do
   step "$peer" env -u BENCH_WORKERS -u BENCH_CONCURRENCY -u BENCH_BATCH \
     "$PEER_PY" "$BENCH/peers/bench_$peer.py" "${HARNESS_ARGS[@]}"
 done
+if [ "$DRAMATIQ" = 1 ]; then
+  for broker in rabbitmq redis; do
+    step "jobs-postgresql-dramatiq-$broker" env "${OUR_ENV[@]}" BENCH_WORKERS="$OUR_WORKERS" \
+      BENCH_CONCURRENCY="$OUR_CONCURRENCY" "$PY" "$BENCH/bench_jobs.py" --db postgresql \
+      --broker "$broker" "${HARNESS_ARGS[@]}"
+    step "dramatiq-$broker" env -u BENCH_WORKERS -u BENCH_CONCURRENCY -u BENCH_BATCH \
+      BENCH_DRAMATIQ_BROKER="$broker" "$PEER_PY" "$BENCH/peers/bench_dramatiq.py" "${HARNESS_ARGS[@]}"
+  done
+fi
 
 # ------------------------------------------------------------------ the table
 say ""
