@@ -55,6 +55,8 @@ class JobRuntime:
         """None when ready to serve, else why not."""
         if (problem := await self._backend.problem()) is not None:
             return problem
+        if (problem := await self._backend.delivery_problem()) is not None:
+            return problem
         if not self.running:
             return self._boot_error or "job runtime starting"
         return None

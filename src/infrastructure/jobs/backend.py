@@ -100,6 +100,10 @@ class JobBackend(Protocol):
     async def problem(self) -> str | None:
         """Why storage cannot be used now (unreachable, not migrated), or None."""
 
+    async def delivery_problem(self) -> str | None:
+        """Why jobs stored now would not reach workers (e.g. a broker that cannot be
+        reached), or None. Readiness checks it; commands that only touch storage do not."""
+
     async def close(self) -> None:
         """Release connections and listeners; the backend is unusable after."""
 
@@ -171,6 +175,9 @@ class EngineBackend:
 
     async def problem(self) -> str | None:
         return None
+
+    async def delivery_problem(self) -> str | None:
+        return None  # the store is the delivery
 
     async def close(self) -> None:
         self.executor.shutdown()

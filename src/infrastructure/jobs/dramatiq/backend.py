@@ -119,11 +119,10 @@ class DramatiqBackend(SqlBackend):
             loops.append(self.triggers.run)
         return loops
 
-    async def problem(self) -> str | None:
-        """The database's problem, else the broker's: a broker that cannot be reached leaves
-        jobs enqueued but unannounced, so this process is not ready (checked at most every few
-        seconds, see `BrokerProbe`)."""
-        return await super().problem() or await self._probe.problem()
+    async def delivery_problem(self) -> str | None:
+        """A broker that cannot be reached leaves jobs enqueued but unannounced, so this
+        process is not ready (checked at most every few seconds, see `BrokerProbe`)."""
+        return await self._probe.problem()
 
     async def close(self) -> None:
         for claims in self._claims:

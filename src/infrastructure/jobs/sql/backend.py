@@ -42,7 +42,7 @@ class SqlBackend(EngineBackend):
         if self.context.database.migrate_on_start:
             await self.migrate()
             return False
-        while await self.schema_problem() is not None:
+        while await self.problem() is not None:
             logger.warning("waiting for the schema to be migrated to head")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), SCHEMA_POLL_SECONDS)
@@ -64,9 +64,6 @@ class SqlBackend(EngineBackend):
         return f"schema at revision {migrate.head_revision()}"
 
     async def problem(self) -> str | None:
-        return await self.schema_problem()
-
-    async def schema_problem(self) -> str | None:
         """Why the database cannot be used now (unreachable, not migrated), or None."""
         try:
             at_head = await asyncio.to_thread(
