@@ -25,6 +25,7 @@ from infrastructure.jobs.engine.middleware import JobMiddleware
 from infrastructure.jobs.engine.watchdog import WatchdogSettings
 from infrastructure.jobs.engine.worker import WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
+from infrastructure.jobs.sync_port import LoopThreadJobService
 from infrastructure.jobs.telemetry import LoggingMiddleware, MetricsMiddleware, TracingMiddleware
 
 T = TypeVar("T")
@@ -130,7 +131,8 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(MetricsMiddleware),
     )
 
-    backend = providers.Singleton(
+    # Thread-safe: the synchronous port may first ask for it from a thread of a sync framework.
+    backend = providers.ThreadSafeSingleton(
         job_backend,
         settings,
         providers.Singleton(
@@ -138,6 +140,9 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     jobs = providers.Callable(jobs_of, backend)
+    # The port for synchronous callers (Django or Flask views, scripts): the same backend's
+    # port, run on a loop thread of its own.
+    sync_jobs = providers.ThreadSafeSingleton(LoopThreadJobService, jobs)
     admin = providers.Callable(admin_of, backend)
 
     # The use cases, declared with the handlers in the catalog.

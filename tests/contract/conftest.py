@@ -3,7 +3,9 @@
 Each entry of `ADAPTERS` is an async context manager that yields a fresh backend on an empty
 store and closes it on exit. The SQL entries run the engine over a store on the session's
 database of each kind; `toy` is a backend from a test package (`tests.plugins`), loaded by
-name like any other, on which only the tests marked `smoke` run.
+name like any other, on which only the tests marked `smoke` run. The `*-sync` entries give the
+tests the synchronous port (`SyncJobService`) behind an awaiting shim; the smoke subset runs
+through it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from infrastructure.jobs.engine.worker import Worker, WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
+from infrastructure.jobs.sync_port import LoopThreadJobService
 from tests.brokers import (
     BROKER_URLS,
     HAND_DRIVEN,
@@ -48,6 +51,7 @@ from tests.brokers import (
     remember_queues,
 )
 from tests.contract.handlers import Journal, build_registry
+from tests.contract.through_sync_port import ThroughSyncPort
 from tests.databases import SERVER_URLS, empty_tables
 from tests.engine_loop import drain
 
@@ -139,16 +143,25 @@ ADAPTERS: dict[str, BackendFactory] = {
 }
 if "mssql" in SERVER_URLS:  # opt-in: TEST_MSSQL_URL
     ADAPTERS["mssql"] = sql_backend("mssql")
+THROUGH_SYNC_PORT = ("memory", "sqlite", "postgresql")
+"""Adapters whose smoke subset also runs through the synchronous port."""
+SYNC_SUFFIX = "-sync"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The toy backend runs the smoke subset only."""
+    """The toy backend and the synchronous port run the smoke subset only."""
     deselected = [
-        item for item in items if "[toy" in item.nodeid and item.get_closest_marker("smoke") is None
+        item for item in items if _smoke_only(item) and item.get_closest_marker("smoke") is None
     ]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
+
+
+def _smoke_only(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    adapter = callspec.params.get("engine") if callspec is not None else None
+    return isinstance(adapter, str) and (adapter == "toy" or adapter.endswith(SYNC_SUFFIX))
 
 
 @dataclass(frozen=True)
@@ -240,8 +253,9 @@ def journal() -> Iterator[type[Journal]]:
     Journal.reset()
 
 
-@pytest.fixture(params=list(ADAPTERS))
+@pytest.fixture(params=[*ADAPTERS, *(name + SYNC_SUFFIX for name in THROUGH_SYNC_PORT)])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    adapter, through_sync, _ = str(request.param).partition(SYNC_SUFFIX)
     clock = FakeClock(START)
     registry = build_registry()
     context = BackendContext(
@@ -251,13 +265,18 @@ async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
         database=DatabaseConfig(url="sqlite://"),  # the SQL entries bring their own store
         worker=WorkerSettings(queues=QUEUES, concurrency=4, lease=LEASE),
     )
-    async with ADAPTERS[request.param](request, context) as backend:
-        yield Engine(
-            clock=clock,
-            registry=registry,
-            backend=backend,
-            jobs=backend.jobs,
-            worker=backend.worker(server_id=SERVER_ID),
-            scheduler=backend.scheduler(),
-            watchdog=backend.watchdog(),
-        )
+    async with ADAPTERS[adapter](request, context) as backend:
+        sync_port = LoopThreadJobService(backend.jobs) if through_sync else None
+        try:
+            yield Engine(
+                clock=clock,
+                registry=registry,
+                backend=backend,
+                jobs=backend.jobs if sync_port is None else ThroughSyncPort(sync_port),
+                worker=backend.worker(server_id=SERVER_ID),
+                scheduler=backend.scheduler(),
+                watchdog=backend.watchdog(),
+            )
+        finally:
+            if sync_port is not None:
+                sync_port.close()

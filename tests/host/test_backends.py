@@ -59,3 +59,30 @@ async def test_a_backend_from_a_test_package_runs_jobs_in_the_service(
 def test_an_unknown_backend_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ValidationError, match="choose one of memory, sql"):
         JobsSettings(backend="rabbit-hole")
+
+
+@pytest.mark.parametrize("backend", ["memory", "sql"])
+async def test_a_synchronous_caller_in_a_thread_enqueues_and_waits_while_the_service_runs(
+    tmp_path: Path, backend: str
+) -> None:
+    # Given a running service, and a view of a sync framework (Flask, Django) in a thread
+    settings = Settings(
+        jobs=JobsSettings(backend=backend, poll_seconds=0.05),
+        db={"url": f"sqlite:///{tmp_path / 'jobs.db'}"},
+        temp_directory=tmp_path,
+    )
+    container = create_container(settings)
+    runtime = JobRuntime(container, frozenset({Role.WORKER, Role.SCHEDULER}))
+    runtime.start()
+
+    def view() -> JobState:
+        jobs = container.sync_jobs()
+        job_id = jobs.enqueue(HeartbeatJobs.beat)
+        return jobs.wait(job_id, timeout=10).state
+
+    try:
+        state = await asyncio.to_thread(view)
+    finally:
+        await runtime.stop()
+        container.sync_jobs().close()
+    assert state is JobState.SUCCEEDED

@@ -33,8 +33,10 @@ from application.jobs.errors import (
     PayloadTooLarge,
     RecurringJobNotFound,
     UniqueKeyHeld,
+    WaitTimedOut,
 )
 from application.jobs.service import Batch, Handler, JobOptions, JobService
+from application.jobs.sync import SyncBatch, SyncJobService
 from application.jobs.time_zones import iana_zone
 from application.jobs.values import (
     NEVER,
@@ -109,8 +111,11 @@ __all__ = [
     "RetryPolicy",
     "ServerView",
     "SkippedJob",
+    "SyncBatch",
+    "SyncJobService",
     "Transition",
     "UniqueKeyHeld",
+    "WaitTimedOut",
     "Weekday",
     "iana_zone",
 ]

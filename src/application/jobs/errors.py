@@ -10,7 +10,8 @@ JobsError
 ├── InvalidSchedule (ValueError)
 ├── InvalidTransition
 │   └── UniqueKeyHeld
-└── InvalidQuery (ValueError)
+├── InvalidQuery (ValueError)
+└── WaitTimedOut (TimeoutError)
 """
 
 from __future__ import annotations
@@ -81,3 +82,7 @@ class UniqueKeyHeld(InvalidTransition):
 
 class InvalidQuery(JobsError, ValueError):
     """A list query the store cannot run: a malformed cursor, or one of another sort order."""
+
+
+class WaitTimedOut(JobsError, TimeoutError):
+    """The job did not reach a final state within the time the caller waited."""

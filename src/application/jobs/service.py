@@ -202,6 +202,22 @@ class JobService(Protocol):
             JobNotFound: no job has this id.
         """
 
+    async def wait(
+        self,
+        job_id: JobId,
+        *,
+        timeout: dt.timedelta | float | None = None,  # noqa: ASYNC109 (as the sync port's)
+    ) -> JobView:
+        """Wait until the job is succeeded, failed or deleted and return its view then.
+
+        Wakes when this process finishes the job, and otherwise looks again at growing
+        intervals (at most a second apart), so it never polls storage in a tight loop.
+
+        Raises:
+            JobNotFound: no job has this id.
+            WaitTimedOut: the job was not final after `timeout` (seconds, or a timedelta).
+        """
+
     async def get_recurring(self, recurring_id: str) -> RecurringView:
         """Raises RecurringJobNotFound when no recurring job has this id."""
 

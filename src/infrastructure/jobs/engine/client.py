@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from application.jobs import (
     RecurringJobNotFound,
     RecurringView,
     RetryPolicy,
+    WaitTimedOut,
 )
 from infrastructure.jobs.clock import Clock
 from infrastructure.jobs.cron import next_fire
@@ -40,6 +42,10 @@ from infrastructure.jobs.engine.views import recurring_view
 from infrastructure.jobs.handlers import HandlerDefinition, HandlerRegistry
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+WAIT_FIRST_LOOK_SECONDS = 0.05
+WAIT_LONGEST_LOOK_SECONDS = 1.0
+"""`wait` looks again after these pauses (doubling) unless this process moved jobs sooner;
+moves by other processes are only seen by looking."""
 
 
 class EngineJobService:
@@ -343,6 +349,26 @@ class EngineJobService:
             unserved = not any(view.queue in server.queues for server in servers)
             return dataclasses.replace(view, queue_unserved=unserved)
         return view
+
+    async def wait(
+        self,
+        job_id: JobId,
+        *,
+        timeout: dt.timedelta | float | None = None,  # noqa: ASYNC109 (as the sync port's)
+    ) -> JobView:
+        seconds = timeout.total_seconds() if isinstance(timeout, dt.timedelta) else timeout
+        changes, pause = self._store.job_changes, WAIT_FIRST_LOOK_SECONDS
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    seen = changes.generation
+                    view = await self.get(job_id)
+                    if view.state.is_final:
+                        return view
+                    await changes.wait(seen, pause)
+                    pause = min(pause * 2, WAIT_LONGEST_LOOK_SECONDS)
+        except TimeoutError:
+            raise WaitTimedOut(f"job {job_id} was not final after {seconds:g} s") from None
 
     async def get_batch(self, batch_id: BatchId) -> BatchView:
         view = await self._store.get_batch(batch_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 from uuid import UUID
@@ -23,6 +24,7 @@ from infrastructure.jobs.engine.model import (
     keep,
 )
 from infrastructure.jobs.engine.transaction import Transaction
+from infrastructure.jobs.signal import Broadcast
 
 T = TypeVar("T")
 
@@ -37,6 +39,18 @@ class TransactionalStore(abc.ABC):
         self, work: Callable[[Transaction], T], *, session: object | None = None
     ) -> T:
         """Run `work` in one transaction: the caller's `session` if given, else its own."""
+
+    @functools.cached_property
+    def job_changes(self) -> Broadcast:
+        """Notified after this process moved jobs (finished, deleted, requeued, rescued)."""
+        return Broadcast()
+
+    async def _changing(self, work: Callable[[Transaction], T]) -> T:
+        """`transaction` for work that moves jobs, notifying `job_changes` after it."""
+        try:
+            return await self.transaction(work)
+        finally:
+            self.job_changes.notify()
 
     async def create(
         self,
@@ -60,7 +74,7 @@ class TransactionalStore(abc.ABC):
         unless: frozenset[JobState] = frozenset(),
         elect: Elect = keep,
     ) -> JobState:
-        return await self.transaction(
+        return await self._changing(
             lambda tx: lifecycle.change_state(
                 tx, job_id, to, now, reason=reason, unless=unless, elect=elect
             )
@@ -76,7 +90,7 @@ class TransactionalStore(abc.ABC):
         unless: frozenset[JobState] = frozenset(),
         elect: Elect = keep,
     ) -> BulkMove:
-        return await self.transaction(
+        return await self._changing(
             lambda tx: lifecycle.change_states(
                 tx, job_ids, to, now, reason=reason, unless=unless, elect=elect
             )
@@ -107,7 +121,7 @@ class TransactionalStore(abc.ABC):
         return await self.transaction(lambda tx: running.extend(tx, tokens, now, lease))
 
     async def finish(self, results: Sequence[Finish], *, now: dt.datetime) -> list[bool]:
-        return await self.transaction(lambda tx: running.finish(tx, results, now))
+        return await self._changing(lambda tx: running.finish(tx, results, now))
 
     async def release(
         self, claims: Sequence[tuple[JobId, UUID]], *, now: dt.datetime, reason: str
@@ -118,7 +132,7 @@ class TransactionalStore(abc.ABC):
         return await self.transaction(lambda tx: lifecycle.enqueue_due(tx, now, limit))
 
     async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
-        return await self.transaction(lambda tx: lifecycle.rescue_expired(tx, now, limit, elect))
+        return await self._changing(lambda tx: lifecycle.rescue_expired(tx, now, limit, elect))
 
     async def upsert_recurring(self, definition: RecurringJob) -> None:
         await self.transaction(lambda tx: lifecycle.upsert_recurring(tx, definition))

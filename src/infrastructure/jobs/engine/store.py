@@ -42,6 +42,7 @@ from infrastructure.jobs.engine.model import (
     UnloadableRecurring,
     keep,
 )
+from infrastructure.jobs.signal import Broadcast
 
 PURGED_STATES = frozenset({JobState.SUCCEEDED, JobState.DELETED})
 """What `purge_finished` deletes unless told otherwise."""
@@ -144,6 +145,11 @@ class JobClaims(Protocol):
 
 class JobReader(Protocol):
     async def get(self, job_id: JobId) -> JobView | None: ...
+
+    @property
+    def job_changes(self) -> Broadcast:
+        """Notified after this process moved jobs (finished, deleted, requeued, rescued);
+        moves made by other processes are seen only by reading again."""
 
     async def get_batch(self, batch_id: BatchId) -> BatchView | None: ...
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -35,6 +34,7 @@ from infrastructure.jobs.engine.store import PURGED_STATES
 from infrastructure.jobs.engine.transaction import Transaction
 from infrastructure.jobs.engine.views import SORTS, job_view
 from infrastructure.jobs.memory.transaction import Data, MemoryTransaction, Row
+from infrastructure.jobs.signal import Signal
 
 T = TypeVar("T")
 
@@ -45,21 +45,23 @@ _MINUTE = dt.timedelta(minutes=1)
 class InMemoryJobStore(TransactionalStore):
     def __init__(self) -> None:
         self._data = Data()
-        self._work = asyncio.Event()
+        self._work = Signal()
+        self._writing = threading.Lock()
+        """A transaction runs without awaiting, so it is atomic on one loop; the lock keeps it
+        so when the port runs on a loop of its own (the synchronous port)."""
 
     async def transaction(
         self, work: Callable[[Transaction], T], *, session: object | None = None
     ) -> T:
         tx = MemoryTransaction(self._data)
-        result = work(tx)
+        with self._writing:
+            result = work(tx)
         if tx.woke:
-            self._work.set()
+            self._work.notify()
         return result
 
     async def wait_for_work(self, max_seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), max_seconds)
-        self._work.clear()
+        await self._work.wait(max_seconds)
 
     async def close(self) -> None:
         return None

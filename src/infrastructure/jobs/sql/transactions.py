@@ -150,8 +150,10 @@ class TransactionRunner:
 
     async def close(self) -> None:
         """Wait for work still running in threads, so the caller may dispose of the engine."""
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=CLOSE_WAIT_SECONDS)
+        loop = asyncio.get_running_loop()  # the synchronous port's calls run on a loop of theirs
+        mine = [future for future in list(self._in_flight) if future.get_loop() is loop]
+        if mine:
+            await asyncio.wait(mine, timeout=CLOSE_WAIT_SECONDS)
 
     def _forget(self, future: asyncio.Future[Any]) -> None:
         self._in_flight.discard(future)

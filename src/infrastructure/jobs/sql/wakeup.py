@@ -13,6 +13,8 @@ import logging
 
 import sqlalchemy as sa
 
+from infrastructure.jobs.signal import Signal
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "jobs_enqueued"
@@ -24,19 +26,17 @@ unreachable, up to this (workers poll meanwhile)."""
 
 class Wakeup:
     def __init__(self, database: sa.Engine) -> None:
-        self._event = asyncio.Event()
+        self._event = Signal()
         self._listen_url = _psycopg_url(database)
         self._listener: asyncio.Task[None] | None = None
 
     def notify_local(self) -> None:
-        self._event.set()
+        self._event.notify()
 
     async def wait(self, max_seconds: float) -> None:
         if self._listen_url is not None and self._listener is None:
             self._listener = asyncio.create_task(self._listen(self._listen_url))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), max_seconds)
-        self._event.clear()
+        await self._event.wait(max_seconds)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -54,9 +54,9 @@ class Wakeup:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = RECONNECT_SECONDS
-                    self._event.set()  # jobs may have come while we were not listening
+                    self._event.notify()  # jobs may have come while we were not listening
                     async for _ in conn.notifies():
-                        self._event.set()
+                        self._event.notify()
             except asyncio.CancelledError:
                 raise
             except Exception:
