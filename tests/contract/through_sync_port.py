@@ -54,6 +54,8 @@ class ThroughSyncPort:
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
+        expires_at: dt.datetime | None = None,
+        expires_in: dt.timedelta | None = None,
     ) -> ThroughSyncPort:
         return ThroughSyncPort(
             self._port.options(
@@ -63,6 +65,8 @@ class ThroughSyncPort:
                 unique_key=unique_key,
                 continue_on=continue_on,
                 session=session,
+                expires_at=expires_at,
+                expires_in=expires_in,
             )
         )
 

@@ -38,6 +38,10 @@ class JobOptions:
         continue_on: for continuations and batch continuations, when they run.
         session: the caller's database session or connection; the job is written in its
             transaction (SQL adapters only).
+        expires_at: a deadline (timezone-aware): a job not started by then is deleted with
+            the reason "expired" instead of running late.
+        expires_in: the deadline as a delay from the call (with `expires_at` too, the
+            earlier one counts).
     """
 
     queue: str | None = None
@@ -46,6 +50,8 @@ class JobOptions:
     unique_key: str | None = None
     continue_on: ContinueOn = ContinueOn.SUCCESS
     session: object | None = None
+    expires_at: dt.datetime | None = None
+    expires_in: dt.timedelta | None = None
 
 
 class Batch(Protocol):
@@ -87,6 +93,8 @@ class JobService(Protocol):
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
+        expires_at: dt.datetime | None = None,
+        expires_in: dt.timedelta | None = None,
     ) -> JobService:
         """Return a view of this service whose calls use these options."""
 

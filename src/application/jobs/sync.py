@@ -50,6 +50,8 @@ class SyncJobService(Protocol):
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
+        expires_at: dt.datetime | None = None,
+        expires_in: dt.timedelta | None = None,
     ) -> SyncJobService: ...
 
     def enqueue(self, handler: Handler[P], /, *args: P.args, **kwargs: P.kwargs) -> JobId: ...

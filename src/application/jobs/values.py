@@ -286,6 +286,9 @@ class JobView:
     state: JobState
     created_at: dt.datetime
     run_at: dt.datetime | None
+    """When the job runs, or ran, as it was last scheduled (kept after it came due)."""
+    expires_at: dt.datetime | None
+    """Not started by then, it is deleted as expired instead of running late."""
     attempt: int
     max_attempts: int
     history: tuple[Transition, ...]

@@ -147,6 +147,8 @@ class LoopThreadJobService:
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
+        expires_at: dt.datetime | None = None,
+        expires_in: dt.timedelta | None = None,
     ) -> LoopThreadJobService:
         configured = self._jobs.options(
             queue=queue,
@@ -155,6 +157,8 @@ class LoopThreadJobService:
             unique_key=unique_key,
             continue_on=continue_on,
             session=session,
+            expires_at=expires_at,
+            expires_in=expires_in,
         )
         return LoopThreadJobService(configured, self.loop)
 

@@ -143,7 +143,12 @@ class JobOut(View):
     queue: str
     state: JobState
     created_at: dt.datetime
-    run_at: dt.datetime | None
+    run_at: dt.datetime | None = Field(
+        description="When the job runs, or ran, as last scheduled (kept after it came due)."
+    )
+    expires_at: dt.datetime | None = Field(
+        description="Deadline: not started by then, the job is deleted as expired."
+    )
     attempt: int = Field(description="Executions started so far.")
     max_attempts: int
     history: list[TransitionOut] = Field(description="Every state change, oldest first.")
@@ -177,6 +182,7 @@ class JobOut(View):
             state=job.state,
             created_at=job.created_at,
             run_at=job.run_at,
+            expires_at=job.expires_at,
             attempt=job.attempt,
             max_attempts=job.max_attempts,
             history=[

@@ -77,6 +77,8 @@ class EngineJobService:
         unique_key: str | None = None,
         continue_on: ContinueOn | None = None,
         session: object | None = None,
+        expires_at: dt.datetime | None = None,
+        expires_in: dt.timedelta | None = None,
     ) -> EngineJobService:
         given: dict[str, Any] = {
             "queue": queue,
@@ -85,6 +87,8 @@ class EngineJobService:
             "unique_key": unique_key,
             "continue_on": continue_on,
             "session": session,
+            "expires_at": expires_at,
+            "expires_in": expires_in,
         }
         changes = {name: value for name, value in given.items() if value is not None}
         merged = dataclasses.replace(self._options, **changes)
@@ -199,7 +203,14 @@ class EngineJobService:
             reason=reason,
             run_at=run_at,
             parent_id=parent,
+            expires_at=self._deadline(),
         )
+
+    def _deadline(self) -> dt.datetime | None:
+        """When a job of these options expires if not started: the earlier of the two."""
+        given = [self._options.expires_at, self._options.expires_in]
+        deadlines = [self._resolve_when(when) for when in given if when is not None]
+        return min(deadlines, default=None)
 
     async def _create_batch(self, collected: CollectingBatch) -> None:
         continuation = [collected.continuation] if collected.continuation else []

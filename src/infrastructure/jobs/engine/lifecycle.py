@@ -307,6 +307,13 @@ def enqueue_due(tx: Transaction, now: dt.datetime, limit: int) -> int:
     return len(due)
 
 
+def expire_overdue(tx: Transaction, now: dt.datetime, limit: int) -> int:
+    """Delete jobs whose deadline passed before they started; return how many."""
+    overdue = tx.overdue_jobs(now, limit)
+    apply(tx, [Move(job_id, JobState.DELETED, states.EXPIRED) for job_id in overdue], now)
+    return len(overdue)
+
+
 def rescue_expired(tx: Transaction, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
     expired = tx.expired_jobs(now, limit)
     moves = [_rescue(job, elect) for job in expired]

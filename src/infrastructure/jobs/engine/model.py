@@ -53,6 +53,12 @@ class Job:
     """Why the job is created in `state`; recorded as its first transition."""
     trace_context: dict[str, str] = field(default_factory=dict)
     """W3C trace context (`traceparent`, `tracestate`) captured when the job was created."""
+    expires_at: dt.datetime | None = None
+    """A job not started by then is deleted as expired."""
+
+    def expired(self, now: dt.datetime) -> bool:
+        """Whether the job's deadline passed before it started."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

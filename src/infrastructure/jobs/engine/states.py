@@ -27,6 +27,12 @@ WAITING_STATES = frozenset({S.SCHEDULED, S.AWAITING, S.ENQUEUED})
 """States of a job that a worker of its queue will take, now or later."""
 """A job in one of these holds its unique key."""
 
+NOT_STARTED = frozenset({S.SCHEDULED, S.AWAITING, S.ENQUEUED})
+"""A job in one of these expires at its deadline."""
+
+EXPIRED = "expired"
+"""The reason of a job deleted because its deadline passed before it started."""
+
 
 def check_transition(job_id: object, current: JobState, to: JobState) -> None:
     """Raises InvalidTransition unless `current -> to` is allowed."""

@@ -131,6 +131,9 @@ class TransactionalStore(abc.ABC):
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
         return await self.transaction(lambda tx: lifecycle.enqueue_due(tx, now, limit))
 
+    async def expire_overdue(self, *, now: dt.datetime, limit: int) -> int:
+        return await self._changing(lambda tx: lifecycle.expire_overdue(tx, now, limit))
+
     async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
         return await self._changing(lambda tx: lifecycle.rescue_expired(tx, now, limit, elect))
 

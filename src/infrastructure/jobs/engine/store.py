@@ -241,6 +241,10 @@ class JobSchedule(Protocol):
 
 
 class Housekeeping(Protocol):
+    async def expire_overdue(self, *, now: dt.datetime, limit: int) -> int:
+        """Delete, with the reason "expired", up to `limit` jobs not yet started whose
+        deadline (`expires_at`) is at or before `now`; return how many."""
+
     async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
         """Requeue processing jobs whose lease expired (their attempt stays counted); a job
         with no attempts left moves to `failed` (or `deleted`, per its policy), unless

@@ -50,6 +50,10 @@ class Transaction(Protocol):
         """Up to `limit` scheduled jobs whose time has come, earliest first, locked (rows
         other transactions hold are skipped)."""
 
+    def overdue_jobs(self, now: dt.datetime, limit: int) -> list[JobId]:
+        """Up to `limit` jobs not started (scheduled, awaiting, enqueued) whose `expires_at`
+        is at or before `now`, locked (skipping)."""
+
     def expired_jobs(self, now: dt.datetime, limit: int) -> list[Job]:
         """Up to `limit` processing jobs whose lease ended before `now`, locked (skipping)."""
 

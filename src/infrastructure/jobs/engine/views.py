@@ -46,6 +46,7 @@ def job_view(
         state=job.state,
         created_at=job.created_at,
         run_at=job.run_at,
+        expires_at=job.expires_at,
         attempt=job.attempt,
         max_attempts=job.retry.attempts,
         history=tuple(_readable_transition(t) for t in history),

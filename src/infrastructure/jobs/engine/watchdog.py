@@ -1,4 +1,5 @@
-"""Housekeeping every live server does: rescue expired leases, drop dead servers, purge old jobs."""
+"""Housekeeping every live server does: rescue expired leases, delete jobs past their deadline,
+drop dead servers, purge old jobs."""
 
 from __future__ import annotations
 
@@ -84,6 +85,11 @@ class Watchdog:
         if rescued:
             logger.warning(
                 "rescued %d job(s) whose lease expired", rescued, extra={"action": "jobs_rescued"}
+            )
+        expired = await self._store.expire_overdue(now=now, limit=self.settings.chunk)
+        if expired:
+            logger.info(
+                "deleted %d job(s) past their deadline", expired, extra={"action": "jobs_expired"}
             )
         dead = await self._store.remove_dead_servers(
             heartbeat_before=now - self.settings.server_timeout

@@ -16,7 +16,7 @@ from infrastructure.jobs.engine.execution import Executor, Outcome, RunningConte
 from infrastructure.jobs.engine.middleware import Middlewares, StateChange
 from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
 from infrastructure.jobs.engine.outcomes import OutcomeRecorder
-from infrastructure.jobs.engine.states import after_failure
+from infrastructure.jobs.engine.states import EXPIRED, after_failure
 from infrastructure.jobs.engine.store import JobClaims
 
 logger = logging.getLogger(__name__)
@@ -253,6 +253,9 @@ class Worker:
 
     async def _process(self, claim: Claim) -> None:
         job = claim.job
+        if job.expired(self._clock.now()):  # claimed after its deadline: never run late
+            self._outcomes.add(claim, expired_finish(claim))
+            return
         running = _Running(claim, RunningContext(job, self._clock.now), asyncio.current_task())
         self._running[job.id] = running
         self._middleware.before_perform(job, now=self._clock.now())
@@ -302,3 +305,14 @@ class Worker:
             output=output,
             batch_id=job.batch_id,
         )
+
+
+def expired_finish(claim: Claim) -> Finish:
+    """The outcome of a job claimed after its deadline: deleted, without running."""
+    return Finish(
+        job_id=claim.job.id,
+        token=claim.token,
+        state=JobState.DELETED,
+        reason=EXPIRED,
+        batch_id=claim.job.batch_id,
+    )

@@ -31,7 +31,7 @@ from infrastructure.jobs.engine.model import (
     ServerInfo,
     Tick,
 )
-from infrastructure.jobs.engine.states import ACTIVE_STATES
+from infrastructure.jobs.engine.states import ACTIVE_STATES, NOT_STARTED
 
 
 @dataclass(slots=True)
@@ -131,6 +131,13 @@ class MemoryTransaction:
         ]
         due.sort(key=lambda job: job.run_at or now)
         return [job.id for job in due[:limit]]
+
+    def overdue_jobs(self, now: dt.datetime, limit: int) -> list[JobId]:
+        return [
+            row.job.id
+            for row in self._rows.values()
+            if row.state in NOT_STARTED and row.job.expired(now)
+        ][:limit]
 
     def expired_jobs(self, now: dt.datetime, limit: int) -> list[Job]:
         return [

@@ -80,7 +80,7 @@ def timedelta(value: float | None) -> dt.timedelta | None:
 JOB_COLUMNS = frozenset(
     "id handler queue state payload created_at state_at run_at attempt retry timeout_seconds "
     "unique_key active_key parent_id continue_on batch_id recurring_id progress "
-    "trace_context".split()
+    "trace_context expires_at".split()
 )
 """The columns `job_values` fills."""
 
@@ -107,6 +107,7 @@ def job_values(job: Job, now: dt.datetime) -> dict[str, Any]:
         "recurring_id": job.recurring_id,
         "progress": 0.0,
         "trace_context": dump(job.trace_context) if job.trace_context else None,
+        "expires_at": job.expires_at,
     }
 
 
@@ -130,6 +131,7 @@ def job_of(row: Mapping[Any, Any]) -> Job:
         batch_id=row["batch_id"],
         recurring_id=row["recurring_id"],
         trace_context=json.loads(row["trace_context"]) if row["trace_context"] else {},
+        expires_at=row["expires_at"],
     )
 
 

@@ -70,6 +70,7 @@ JOB_INDEXES: list[tuple[tuple[str, ...], str, bool]] = [
     (("parent_id",), "parent_id IS NOT NULL", False),  # continuations of a finished job
     (("batch_id", "state"), "batch_id IS NOT NULL", False),  # is the batch finished?
     (("active_key",), "active_key IS NOT NULL", True),  # one active job per unique key
+    (("expires_at",), "expires_at IS NOT NULL", False),  # jobs with a deadline
 ]
 """The jobs table's indexes: columns, the rows worth indexing, unique."""
 
@@ -119,6 +120,7 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Column("error_message", text),
         sa.Column("error_traceback", text),
         sa.Column("trace_context", text),  # W3C trace context as JSON; NULL when empty
+        sa.Column("expires_at", UTCDateTime()),  # deleted as expired if not started by then
         *job_indexes(),
     )
     sa.Table(

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from application.jobs import BatchId, ContinueOn, JobId, JobState, UniqueKeyHeld
 from infrastructure.jobs.engine.model import Job, Move, RecurringJob, Tick
-from infrastructure.jobs.engine.states import ACTIVE_STATES
+from infrastructure.jobs.engine.states import ACTIVE_STATES, NOT_STARTED
 from infrastructure.jobs.sql import reads, rows
 from infrastructure.jobs.sql.claims import VOID_CLAIM, SqlClaims
 
@@ -92,6 +92,15 @@ class SqlTransaction(SqlClaims):
             sa.select(jobs.c.id)
             .where(jobs.c.state == JobState.SCHEDULED, jobs.c.run_at <= now)
             .order_by(jobs.c.run_at)
+            .limit(limit)
+        )
+        return [JobId(i) for i in self._conn.scalars(self._dialect.skip_locked(query, jobs))]
+
+    def overdue_jobs(self, now: dt.datetime, limit: int) -> list[JobId]:
+        jobs = self._jobs
+        query = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.expires_at <= now, jobs.c.state.in_([s.value for s in NOT_STARTED]))
             .limit(limit)
         )
         return [JobId(i) for i in self._conn.scalars(self._dialect.skip_locked(query, jobs))]
