@@ -1,7 +1,7 @@
 """Errors the domain raises.
 
 DomainError
-├── NotFound (LookupError)
+├── NotFound (LookupError, jobs.DoNotRetry: a job about a record that is gone fails at once)
 │   ├── users.UserNotFound
 │   ├── users.PasswordResetNotFound
 │   ├── invoices.InvoiceNotFound
@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from domain.jobs import DoNotRetry
+
 
 class DomainError(Exception):
     """Root of every error the domain raises."""
 
 
-class NotFound(DomainError, LookupError):
-    """No record of this kind has the id."""
+class NotFound(DomainError, LookupError, DoNotRetry):
+    """No record of this kind has the id. A job that meets it is not retried: the record
+    will not come back."""
 
     kind = "record"
 

@@ -11,6 +11,12 @@ from typing import Protocol
 from uuid import UUID
 
 
+class DoNotRetry(Exception):
+    """Raised by a handler: the job fails at once, whatever its retry policy (the work can
+    never succeed, e.g. its business record is gone). Subclass it, or raise it `from` the
+    cause; the message is recorded as the job's error."""
+
+
 class JobContext(Protocol):
     """The running job, as seen by its handler."""
 

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from application.jobs import JobContext, RetryPolicy
+from application.jobs import DoNotRetry, JobContext, RetryPolicy
+from domain.invoices import InvoiceNotFound
 from infrastructure.jobs.handlers import HandlerRegistry
 
 WAIT_LIMIT = 10.0
@@ -136,6 +137,15 @@ class Recorder:
     async def fail_async(self, message: str) -> None:
         Journal.add("fail_async", message)
         raise ValueError(message)
+
+    def give_up(self, message: str) -> None:
+        Journal.add("give_up", message)
+        raise DoNotRetry(message)
+
+    async def remind(self, invoice_id: UUID) -> None:
+        """A handler whose business record is gone."""
+        Journal.add("remind", invoice_id)
+        raise InvoiceNotFound(invoice_id)
 
 
 class Registered:
@@ -277,6 +287,8 @@ def build_registry() -> HandlerRegistry:
         Recorder.stamp,
         Recorder.fail,
         Recorder.fail_async,
+        Recorder.give_up,
+        Recorder.remind,
         Blocking.hold,
         Contextual.inspect,
         Contextual.inspect_sync,

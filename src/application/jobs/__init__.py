@@ -58,7 +58,7 @@ from application.jobs.values import (
     Transition,
     Weekday,
 )
-from domain.jobs import JobContext
+from domain.jobs import DoNotRetry, JobContext
 
 __all__ = [
     "MAX_SKIPPED_SHOWN",
@@ -71,6 +71,7 @@ __all__ = [
     "BulkResult",
     "ContinueOn",
     "Cron",
+    "DoNotRetry",
     "Explanation",
     "Handler",
     "HandlerInfo",

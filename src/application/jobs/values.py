@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from application.jobs.errors import InvalidSchedule
 from application.jobs.time_zones import iana_zone
+from domain.jobs import DoNotRetry
 
 JobId = NewType("JobId", UUID)
 BatchId = NewType("BatchId", UUID)
@@ -57,6 +58,12 @@ class RetryPolicy:
     `attempts` counts every execution, the first included. With `delays` set, retry n waits
     `delays[n-1]` seconds (the last delay repeats); otherwise it waits
     `min(max_delay, base_delay * 2 ** (n-1))`, of which a random `jitter` share is taken off.
+
+    A failure is not retried (the job goes where exhausted jobs go at once) when its exception
+    is, or derives from, one of `give_up_on`, or when `retry_on` is given and it is none of
+    those; nor ever when it is a `DoNotRetry` (a business record that is gone, among others).
+    Exception types may be given as classes or as qualified names (`"decimal.InvalidOperation"`);
+    they are kept as names, so the policy can be stored.
     """
 
     attempts: int = 10
@@ -65,8 +72,12 @@ class RetryPolicy:
     max_delay: float = 3600.0
     jitter: float = 0.5
     on_exhausted: OnExhausted = OnExhausted.FAIL
+    retry_on: tuple[type[BaseException] | str, ...] = ()
+    give_up_on: tuple[type[BaseException] | str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "retry_on", tuple(map(exception_name, self.retry_on)))
+        object.__setattr__(self, "give_up_on", tuple(map(exception_name, self.give_up_on)))
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
         if not 0 <= self.jitter <= 1:
@@ -78,6 +89,20 @@ class RetryPolicy:
     def none(cls) -> RetryPolicy:
         """Run once; a failure is final."""
         return cls(attempts=1)
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether a failure with this exception may be retried (attempts left aside)."""
+        names = {exception_name(cls) for cls in type(error).__mro__}
+        if exception_name(DoNotRetry) in names or names.intersection(self.give_up_on):
+            return False
+        return not self.retry_on or bool(names.intersection(self.retry_on))
+
+
+def exception_name(error_type: type[BaseException] | str) -> str:
+    """The qualified name an exception type is known by in a stored retry policy."""
+    if isinstance(error_type, str):
+        return error_type
+    return f"{error_type.__module__}.{error_type.__qualname__}"
 
 
 class Misfire(StrEnum):

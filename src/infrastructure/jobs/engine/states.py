@@ -79,9 +79,17 @@ def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> dt.tim
 
 
 def after_failure(
-    policy: RetryPolicy, attempt: int, now: dt.datetime, rng: random.Random
+    policy: RetryPolicy,
+    attempt: int,
+    now: dt.datetime,
+    rng: random.Random,
+    error: BaseException | None = None,
 ) -> tuple[JobState, dt.datetime | None, str]:
-    """Where a job goes after its execution number `attempt` failed: state, run_at, reason."""
+    """Where a job goes after its execution number `attempt` failed (raising `error`):
+    state, run_at, reason."""
+    if error is not None and not policy.retries(error):
+        state, _ = _exhausted(policy, attempt)
+        return state, None, f"not retried: {type(error).__name__}"
     if attempt < policy.attempts:
         run_at = now + retry_delay(policy, attempt, rng)
         return S.SCHEDULED, run_at, f"retry {attempt} of {policy.attempts - 1}"

@@ -287,7 +287,7 @@ class Worker:
             candidate = StateChange(JobState.SUCCEEDED, "succeeded")
         else:
             state, run_at, reason = after_failure(
-                job.retry, job.attempt, self._clock.now(), self._rng
+                job.retry, job.attempt, self._clock.now(), self._rng, outcome.exception
             )
             candidate = StateChange(state, reason, run_at=run_at, error=outcome.error)
         change = self._middleware.elect_state(job, candidate)

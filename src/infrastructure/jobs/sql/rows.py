@@ -21,6 +21,7 @@ from application.jobs import (
     OnExhausted,
     RetryPolicy,
 )
+from application.jobs.values import exception_name
 from infrastructure.jobs.engine.model import Job, RecurringJob, UnloadableRecurring
 from infrastructure.jobs.engine.states import ACTIVE_STATES
 
@@ -40,7 +41,14 @@ def load_payload(text: str) -> tuple[list[JSONValue], dict[str, JSONValue]]:
 
 @functools.lru_cache(maxsize=256)
 def dump_retry(policy: RetryPolicy) -> str:
-    return dump({**dataclasses.asdict(policy), "delays": list(policy.delays)})
+    return dump(
+        {
+            **dataclasses.asdict(policy),
+            "delays": list(policy.delays),
+            "retry_on": list(map(exception_name, policy.retry_on)),
+            "give_up_on": list(map(exception_name, policy.give_up_on)),
+        }
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,6 +61,8 @@ def load_retry(text: str) -> RetryPolicy:
         max_delay=data["max_delay"],
         jitter=data["jitter"],
         on_exhausted=OnExhausted(data["on_exhausted"]),
+        retry_on=tuple(data.get("retry_on", ())),
+        give_up_on=tuple(data.get("give_up_on", ())),
     )
 
 
