@@ -13,8 +13,16 @@ import pytest
 from fastapi import FastAPI
 
 from host.api.deps import job_service
+from host.api.problems import TYPE_PREFIX
 from host.settings import Scope
-from tests.api.conftest import KEYS, REMOTE, client_of, running, settings_for
+from tests.api.conftest import (
+    KEYS,
+    MAX_BODY_BYTES,
+    REMOTE,
+    client_of,
+    running,
+    settings_for,
+)
 from tests.api.requests import assert_problem
 
 PROBLEM = "application/problem+json"
@@ -78,19 +86,50 @@ async def test_unknown_path_and_wrong_method_are_problems(app: FastAPI) -> None:
         missing = await client.get("/api/nothing-here")
         wrong = await client.patch("/api/jobs")
 
-    assert assert_problem(missing, 404)["type"] == "about:blank"
-    assert_problem(wrong, 405)
+    assert assert_problem(missing, 404)["type"] == f"{TYPE_PREFIX}not-found"
+    assert assert_problem(wrong, 405)["type"] == f"{TYPE_PREFIX}method-not-allowed"
     assert wrong.headers["allow"]
 
 
-async def test_malformed_json_is_a_problem_naming_the_body(app: FastAPI) -> None:
+async def test_malformed_json_is_a_400_problem_of_our_type_naming_the_body(app: FastAPI) -> None:
     async with client_of(app) as client:
         response = await client.post(
             "/api/jobs", content=b'{"handler": ', headers={"content-type": "application/json"}
         )
 
-    problem = assert_problem(response, 422)
+    problem = assert_problem(response, 400)
+    assert problem["type"] == f"{TYPE_PREFIX}malformed-body"
     assert problem["errors"][0]["loc"][0] == "body"
+
+
+async def test_a_body_nested_too_deeply_to_parse_is_a_400_problem_of_our_type(
+    app: FastAPI,
+) -> None:
+    deep = b'{"handler": "Recorder.record", "args": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    async with client_of(app) as client:
+        response = await client.post(
+            "/api/jobs", content=deep, headers={"content-type": "application/json"}
+        )
+
+    assert assert_problem(response, 400)["type"] == f"{TYPE_PREFIX}malformed-body"
+
+
+async def test_an_oversize_body_is_a_413_problem_of_our_type(app: FastAPI) -> None:
+    async with client_of(app) as client:
+        response = await client.post(
+            "/api/jobs",
+            content=b'{"args": ["' + b"x" * (MAX_BODY_BYTES + 1) + b'"]}',
+            headers={"content-type": "application/json"},
+        )
+
+    assert assert_problem(response, 413)["type"] == f"{TYPE_PREFIX}body-too-large"
+
+
+async def test_no_problem_is_about_blank(app: FastAPI) -> None:
+    async with client_of(app, None) as client:
+        unauthenticated = await client.get("/api/jobs")
+
+    assert assert_problem(unauthenticated, 401)["type"] == f"{TYPE_PREFIX}unauthenticated"
 
 
 class BrokenJobService:
@@ -110,5 +149,6 @@ async def test_unexpected_error_is_logged_and_answered_without_details(
     problem = assert_problem(response, 500)
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
     assert problem["title"] == "Internal Server Error"
+    assert problem["type"] == f"{TYPE_PREFIX}internal-error"
     [record] = [r for r in caplog.records if getattr(r, "action", None) == "request_failed"]
     assert record.levelno == logging.ERROR and record.exc_info is not None

@@ -145,18 +145,23 @@ async def test_explicit_retry_delays_are_visible_as_run_at(engine: Engine) -> No
     assert view.history[-1].reason == "failed after 4 attempts"
 
 
-async def test_a_finished_job_has_no_run_time_whatever_its_result(engine: Engine) -> None:
-    """A job that had a run time loses it when it finishes; as it does with a result (both
-    stores), so without one (the SQL store's path for successes without a result)."""
+@pytest.mark.smoke
+async def test_a_finished_job_keeps_its_due_time_whatever_its_result(engine: Engine) -> None:
+    """A scheduled job shows when it was due after it came due and finished: with a result
+    (both stores), and without one (the SQL store's path for successes without a result);
+    the history's `scheduled` entry records the due time too."""
+    due = START + dt.timedelta(minutes=1)
     with_result = await engine.jobs.schedule(dt.timedelta(minutes=1), Recorder.record, 1)
-    without_result = await engine.jobs.schedule(dt.timedelta(minutes=1), Recorder.pair, "a", "b")
+    without_result = await engine.jobs.schedule(due, Recorder.pair, "a", "b")
     engine.clock.advance(dt.timedelta(minutes=1))
     await engine.drain()
 
     for job_id in (with_result, without_result):
         view = await engine.jobs.get(job_id)
         assert view.state is S.SUCCEEDED
-        assert view.run_at is None
+        assert view.run_at == due
+        assert view.history[0].state is S.SCHEDULED
+        assert view.history[0].data == {"run_at": due.isoformat()}
 
 
 async def test_last_explicit_delay_repeats(engine: Engine):

@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem details (`application/problem+json`), for every route.
 
 One place maps the job port's errors to HTTP statuses; HTTP errors (auth, routing, the body
-limit), validation errors and unexpected exceptions get the same shape.
+limit), validation errors and unexpected exceptions get the same shape. Every problem has a
+`type` of ours (never `about:blank`), so a client can tell the kinds apart by it alone.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     UniqueKeyHeld: (409, "unique-key-held"),
     InvalidTransition: (409, "invalid-transition"),
 }
+
+_STATUS_KINDS = {
+    400: "malformed-body",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    500: "internal-error",
+}
+"""The problem type of an HTTP error that no more specific kind explains."""
 
 _DESCRIPTIONS = {
     400: "The request body cannot be parsed (not JSON, or nested too deeply)",
@@ -104,9 +116,9 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """A problem+json response; `kind` names a problem type of ours (else `about:blank`)."""
+    """A problem+json response; `kind` names its problem type, else the status does."""
     problem = Problem(
-        type=f"{TYPE_PREFIX}{kind}" if kind else "about:blank",
+        type=f"{TYPE_PREFIX}{kind or _status_kind(status)}",
         title=kind.replace("-", " ").capitalize() if kind else _phrase(status),
         status=status,
         detail=detail,
@@ -160,6 +172,8 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     issues = [_issue(error) for error in exc.errors()[:MAX_REPORTED_ERRORS]]
     first = issues[0] if issues else None
     detail = f"{'.'.join(map(str, first.loc))}: {first.msg}" if first else None
+    if first is not None and first.type == "json_invalid":  # not JSON at all: nothing to validate
+        return problem_response(request, 400, detail=detail, kind="malformed-body", errors=issues)
     return problem_response(request, 422, detail=detail, kind="invalid-request", errors=issues)
 
 
@@ -201,6 +215,10 @@ def _printable(value: Any) -> Any:
     if isinstance(value, dict):
         return {_printable(key): _printable(item) for key, item in value.items()}
     return value
+
+
+def _status_kind(status: int) -> str:
+    return _STATUS_KINDS.get(status) or _phrase(status).lower().replace(" ", "-")
 
 
 def _phrase(status: int) -> str:

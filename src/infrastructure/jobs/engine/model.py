@@ -56,6 +56,14 @@ class Job:
     expires_at: dt.datetime | None = None
     """A job not started by then is deleted as expired."""
 
+    def first_move(self) -> Move:
+        """The transition recorded when the job is stored; a scheduled job's says when it
+        runs, so its history keeps the due time."""
+        data: dict[str, JSONValue] | None = None
+        if self.state is JobState.SCHEDULED and self.run_at is not None:
+            data = {"run_at": self.run_at.isoformat()}
+        return Move(self.id, self.state, self.reason, data)
+
     def expired(self, now: dt.datetime) -> bool:
         """Whether the job's deadline passed before it started."""
         return self.expires_at is not None and self.expires_at <= now

@@ -93,9 +93,8 @@ class MemoryTransaction:
 
     def insert_jobs(self, jobs: Sequence[Job], now: dt.datetime) -> None:
         for job in jobs:
-            self._rows[job.id] = Row(
-                job=job, history=[Transition(state=job.state, at=now, reason=job.reason)]
-            )
+            self._rows[job.id] = Row(job=job)
+        self.record([job.first_move() for job in jobs], now)
 
     def insert_unique(self, job: Job, now: dt.datetime) -> bool:
         assert job.unique_key is not None
@@ -194,7 +193,7 @@ class MemoryTransaction:
             row.job = dataclasses.replace(
                 row.job,
                 state=result.state,
-                run_at=result.run_at,
+                run_at=result.run_at or row.job.run_at,  # the due time stays shown
                 queue=result.queue or row.job.queue,
             )
             written.add(result.job_id)

@@ -95,7 +95,6 @@ class SqlClaims:
             update = jobs.update().values(
                 state=JobState.SUCCEEDED,
                 state_at=now,
-                run_at=None,
                 result="null",
                 progress=100.0,
                 active_key=None,
@@ -119,7 +118,7 @@ class SqlClaims:
             .values(
                 state=result.state,
                 state_at=now,
-                run_at=result.run_at,
+                run_at=jobs.c.run_at if result.run_at is None else result.run_at,  # kept shown
                 active_key=jobs.c.unique_key if result.state in ACTIVE_STATES else None,
                 **VOID_CLAIM,
                 **_finish_values(result),

@@ -74,8 +74,9 @@ def insert_and_notify(jobs: sa.Table, history: sa.Table) -> sa.Select[Any]:
         sa.bindparam("first_state", type_=sa.String()),
         sa.bindparam("first_at", type_=UTCDateTime()),
         sa.bindparam("first_reason", type_=sa.Text()),
+        sa.bindparam("first_data", type_=sa.Text()),
     )
-    history_row = history.insert().from_select(["job_id", "state", "at", "reason"], first)
+    history_row = history.insert().from_select(["job_id", "state", "at", "reason", "data"], first)
     return sa.select(sa.func.pg_notify(CHANNEL, "")).add_cte(
         new_job, history_row.cte("new_history")
     )
@@ -83,7 +84,13 @@ def insert_and_notify(jobs: sa.Table, history: sa.Table) -> sa.Select[Any]:
 
 def insert_params(job: Job, now: dt.datetime) -> dict[str, Any]:
     params = {f"job_{key}": value for key, value in rows.job_values(job, now).items()}
-    params.update(first_state=job.state.value, first_at=now, first_reason=job.reason)
+    first = job.first_move()
+    params.update(
+        first_state=job.state.value,
+        first_at=now,
+        first_reason=job.reason,
+        first_data=rows.dump(first.data) if first.data else None,
+    )
     return params
 
 

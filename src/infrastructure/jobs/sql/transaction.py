@@ -34,7 +34,7 @@ class SqlTransaction(SqlClaims):
     def insert_jobs(self, jobs: Sequence[Job], now: dt.datetime) -> None:
         if jobs:
             self._conn.execute(self._jobs.insert(), [rows.job_values(job, now) for job in jobs])
-            self.record([Move(job.id, job.state, job.reason) for job in jobs], now)
+            self.record([job.first_move() for job in jobs], now)
 
     def insert_unique(self, job: Job, now: dt.datetime) -> bool:
         try:
