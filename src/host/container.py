@@ -72,6 +72,7 @@ def backend_context(
         ),
         worker=WorkerSettings(
             queues=tuple(jobs.queues),
+            queue_weights=dict(jobs.queue_weights),
             concurrency=jobs.concurrency,
             lease=dt.timedelta(seconds=jobs.lease_seconds),
             heartbeat_interval=jobs.heartbeat_seconds,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -234,7 +234,14 @@ class JobsSettings(BaseModel):
     queues: list[str] = Field(
         default_factory=lambda: ["critical", "default", "low"],
         min_length=1,
-        description="Queues this server's worker serves, in priority order.",
+        description="Queues this server's worker serves, in priority order (unless weighted).",
+    )
+    queue_weights: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict,
+        description="Weighted order instead of strict priority, e.g. "
+        '`{"critical": 3, "default": 2, "low": 1}`: each claim looks first at a queue chosen '
+        "in proportion to its weight, so a busy queue never starves the others (a served "
+        "queue left out weighs 1). Empty: strict priority.",
     )
     concurrency: int = Field(
         16,
@@ -300,6 +307,12 @@ class JobsSettings(BaseModel):
         if not known_backend(name):
             raise ValueError(f"choose one of {', '.join(BUILT_IN)} or package.module:Class")
         return name
+
+    @model_validator(mode="after")
+    def _weights_of_served_queues(self) -> JobsSettings:
+        if unknown := sorted(set(self.queue_weights) - set(self.queues)):
+            raise ValueError(f"queue_weights names queues not served: {', '.join(unknown)}")
+        return self
 
 
 class Settings(BaseSettings):

@@ -4,9 +4,10 @@ derived once, by the SQL backend, so `serve`, `migrate`, the workers and the sto
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from host.container import create_container
-from host.settings import Settings
+from host.settings import JobsSettings, Settings
 from infrastructure.jobs.sql.database import default_schema
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from tests.engine_loop import engine_of
@@ -69,3 +70,9 @@ def test_unknown_business_timezone_is_refused_at_start(monkeypatch: pytest.Monke
 
     with pytest.raises(ValueError, match="unknown time zone"):
         Settings()
+
+
+def test_queue_weights_must_name_served_queues() -> None:
+    with pytest.raises(ValidationError, match="not served: urgent"):
+        JobsSettings(queues=["critical", "low"], queue_weights={"critical": 3, "urgent": 2})
+    assert JobsSettings(queue_weights={"critical": 3, "low": 1}).queue_weights["critical"] == 3

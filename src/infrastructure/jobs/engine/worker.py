@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from infrastructure.jobs.engine.execution import Executor, Outcome, RunningConte
 from infrastructure.jobs.engine.middleware import Middlewares, StateChange
 from infrastructure.jobs.engine.model import Claim, Finish, Output, ServerInfo
 from infrastructure.jobs.engine.outcomes import OutcomeRecorder
+from infrastructure.jobs.engine.queues import QueueOrder
 from infrastructure.jobs.engine.states import EXPIRED, after_failure
 from infrastructure.jobs.engine.store import JobClaims
 
@@ -25,7 +27,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerSettings:
     """Attributes:
-    queues: served in this priority order.
+    queues: served in this priority order, unless weighted.
+    queue_weights: when given, each claim looks first at a queue chosen by these weights
+        (`queues.QueueOrder`) instead of always at the first: a queue left out weighs 1.
     concurrency: jobs run at once.
     lease: how long a claim holds without a heartbeat; a crashed worker's jobs run again
         after it expires.
@@ -38,6 +42,7 @@ class WorkerSettings:
     """
 
     queues: tuple[str, ...] = ("default",)
+    queue_weights: Mapping[str, int] = field(default_factory=dict)
     concurrency: int = 4
     lease: dt.timedelta = dt.timedelta(seconds=30)
     heartbeat_interval: float = 5.0
@@ -82,6 +87,7 @@ class Worker:
             max_delay=self.settings.heartbeat_interval,
         )
         self._poll = self.settings.poll_interval
+        self._queue_order = QueueOrder(self.settings.queues, self.settings.queue_weights)
         self._started_at = clock.now()
 
     @property
@@ -229,7 +235,7 @@ class Worker:
         if limit <= 0:
             return []
         return await self._store.acquire(
-            self.settings.queues,
+            self._queue_order.next(),
             now=self._clock.now(),
             lease=self.settings.lease,
             limit=limit,
