@@ -56,6 +56,7 @@ class ThroughSyncPort:
         session: object | None = None,
         expires_at: dt.datetime | None = None,
         expires_in: dt.timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> ThroughSyncPort:
         return ThroughSyncPort(
             self._port.options(
@@ -67,6 +68,7 @@ class ThroughSyncPort:
                 session=session,
                 expires_at=expires_at,
                 expires_in=expires_in,
+                idempotency_key=idempotency_key,
             )
         )
 

@@ -24,6 +24,7 @@ from application.jobs.admin import (
 from application.jobs.errors import (
     BatchNotFound,
     HandlerNotRegistered,
+    IdempotencyKeyReused,
     InvalidArguments,
     InvalidQuery,
     InvalidSchedule,
@@ -76,6 +77,7 @@ __all__ = [
     "Handler",
     "HandlerInfo",
     "HandlerNotRegistered",
+    "IdempotencyKeyReused",
     "InvalidArguments",
     "InvalidQuery",
     "InvalidSchedule",

@@ -225,12 +225,13 @@ class JobAdmin(Protocol):
         run_at: dt.datetime | None = None,
         unique_key: str | None = None,
         continue_after: JobId | None = None,
+        idempotency_key: str | None = None,
     ) -> JobId:
         """Create a job of the handler named `handler`. JSON arguments are checked against
         its signature (strictly, as JSON: a datetime or UUID parameter takes its string form).
 
         `run_at` schedules it; `continue_after` makes it a continuation of that job. They
-        exclude each other.
+        exclude each other. `idempotency_key` is `JobOptions.idempotency_key`.
 
         Raises:
             HandlerNotRegistered: no handler has this name.

@@ -11,6 +11,7 @@ JobsError
 ├── InvalidTransition
 │   └── UniqueKeyHeld
 ├── InvalidQuery (ValueError)
+├── IdempotencyKeyReused (ValueError)
 └── WaitTimedOut (TimeoutError)
 """
 
@@ -82,6 +83,11 @@ class UniqueKeyHeld(InvalidTransition):
 
 class InvalidQuery(JobsError, ValueError):
     """A list query the store cannot run: a malformed cursor, or one of another sort order."""
+
+
+class IdempotencyKeyReused(JobsError, ValueError):
+    """An idempotency key came back with another request (handler, arguments, queue, unique
+    key or parent) than the one it was first used with."""
 
 
 class WaitTimedOut(JobsError, TimeoutError):

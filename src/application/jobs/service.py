@@ -42,6 +42,11 @@ class JobOptions:
             the reason "expired" instead of running late.
         expires_in: the deadline as a delay from the call (with `expires_at` too, the
             earlier one counts).
+        idempotency_key: a repeat of the call with this key, within the retention period,
+            returns the first call's job id and creates nothing, also after that job
+            finished (unlike `unique_key`, which only holds while its job is active). A
+            repeat with another handler, arguments, queue, unique key or parent raises
+            `IdempotencyKeyReused`; the time given is not compared.
     """
 
     queue: str | None = None
@@ -52,6 +57,7 @@ class JobOptions:
     session: object | None = None
     expires_at: dt.datetime | None = None
     expires_in: dt.timedelta | None = None
+    idempotency_key: str | None = None
 
 
 class Batch(Protocol):
@@ -95,6 +101,7 @@ class JobService(Protocol):
         session: object | None = None,
         expires_at: dt.datetime | None = None,
         expires_in: dt.timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> JobService:
         """Return a view of this service whose calls use these options."""
 

@@ -52,6 +52,7 @@ class SyncJobService(Protocol):
         session: object | None = None,
         expires_at: dt.datetime | None = None,
         expires_in: dt.timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> SyncJobService: ...
 
     def enqueue(self, handler: Handler[P], /, *args: P.args, **kwargs: P.kwargs) -> JobId: ...

@@ -149,6 +149,7 @@ class LoopThreadJobService:
         session: object | None = None,
         expires_at: dt.datetime | None = None,
         expires_in: dt.timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> LoopThreadJobService:
         configured = self._jobs.options(
             queue=queue,
@@ -159,6 +160,7 @@ class LoopThreadJobService:
             session=session,
             expires_at=expires_at,
             expires_in=expires_in,
+            idempotency_key=idempotency_key,
         )
         return LoopThreadJobService(configured, self.loop)
 

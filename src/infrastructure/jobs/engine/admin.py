@@ -98,6 +98,7 @@ class EngineJobAdmin:
         run_at: dt.datetime | None = None,
         unique_key: str | None = None,
         continue_after: JobId | None = None,
+        idempotency_key: str | None = None,
     ) -> JobId:
         if run_at is not None and continue_after is not None:
             raise InvalidArguments(
@@ -105,7 +106,9 @@ class EngineJobAdmin:
             )
         definition = self._registry.get(handler)
         checked = definition.check_json(args, kwargs, self._payload_limit)
-        jobs = self._jobs.options(queue=queue, unique_key=unique_key)
+        jobs = self._jobs.options(
+            queue=queue, unique_key=unique_key, idempotency_key=idempotency_key
+        )
         return await jobs.submit(definition, *checked, run_at=run_at, parent=continue_after)
 
     async def add_or_update_recurring(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,7 +38,7 @@ from infrastructure.jobs.cron import next_fire
 from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.batch import CollectingBatch
 from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
-from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob
+from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob, Request
 from infrastructure.jobs.engine.store import ClientStore
 from infrastructure.jobs.engine.views import recurring_view
 from infrastructure.jobs.handlers import HandlerDefinition, HandlerRegistry
@@ -79,6 +81,7 @@ class EngineJobService:
         session: object | None = None,
         expires_at: dt.datetime | None = None,
         expires_in: dt.timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> EngineJobService:
         given: dict[str, Any] = {
             "queue": queue,
@@ -89,6 +92,7 @@ class EngineJobService:
             "session": session,
             "expires_at": expires_at,
             "expires_in": expires_in,
+            "idempotency_key": idempotency_key,
         }
         changes = {name: value for name, value in given.items() if value is not None}
         merged = dataclasses.replace(self._options, **changes)
@@ -140,15 +144,16 @@ class EngineJobService:
         else:
             state, reason, operation = JobState.ENQUEUED, "enqueued", "enqueue"
         job = self._job_of(definition, args, kwargs, state, reason, run_at=run_at, parent=parent)
-        return await self._create_one(job, operation)
+        return await self._create_one(self._with_request(job, operation), operation)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
-        if self._options.unique_key is not None:
-            raise InvalidArguments(
-                "a unique key applies to one job, not to the jobs of a batch",
-                argument="unique_key",
-            )
+        for option in ("unique_key", "idempotency_key"):
+            if getattr(self._options, option) is not None:
+                raise InvalidArguments(
+                    f"a {option.replace('_', ' ')} applies to one job, not to a batch's jobs",
+                    argument=option,
+                )
         collected = CollectingBatch(self)
         yield collected
         if collected.jobs or collected.continuation:
@@ -211,6 +216,17 @@ class EngineJobService:
         given = [self._options.expires_at, self._options.expires_in]
         deadlines = [self._resolve_when(when) for when in given if when is not None]
         return min(deadlines, default=None)
+
+    def _with_request(self, job: Job, operation: str) -> Job:
+        """The job with the call's idempotency key and a digest of what it asks (the time
+        left out: a retried call computes another)."""
+        key = self._options.idempotency_key
+        if key is None:
+            return job
+        asked = [operation, job.handler, job.args, job.kwargs, job.queue, job.unique_key]
+        asked += [str(job.parent_id), job.recurring_id]
+        digest = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode())
+        return dataclasses.replace(job, request=Request(key=key, fingerprint=digest.hexdigest()))
 
     async def _create_batch(self, collected: CollectingBatch) -> None:
         continuation = [collected.continuation] if collected.continuation else []
@@ -303,7 +319,7 @@ class EngineJobService:
     async def trigger_recurring(self, recurring_id: str) -> JobId:
         definition = await self._recurring(recurring_id)
         job = definition.new_job(self._clock.now(), reason="triggered")
-        return await self._create_one(job, "trigger")
+        return await self._create_one(self._with_request(job, "trigger"), "trigger")
 
     async def pause_recurring(self, recurring_id: str) -> None:
         if not await self._store.set_recurring_paused(recurring_id, True, next_run_at=None):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from application.jobs import (
     BatchId,
+    IdempotencyKeyReused,
     InvalidTransition,
     JobId,
     JobNotFound,
@@ -47,22 +48,44 @@ def create(
     found = tx.lock_jobs(parents) if parents else {}
     if missing := parents - found.keys():
         raise JobNotFound(f"no parent job {next(iter(missing))}")
-    plain = [job for job in jobs if _plain(job)]
-    tx.insert_jobs(plain, now)
-    ids = [job.id if _plain(job) else _insert_one(tx, job, now, found) for job in jobs]
+    simple = [job for job in jobs if plain(job)]
+    tx.insert_jobs(simple, now)
+    ids = [job.id if plain(job) else _insert_one(tx, job, now, found) for job in jobs]
     if batch is not None:
         _create_batch(tx, batch, ids, now)
-    if any(job.state is JobState.ENQUEUED for job in plain):
+    if any(job.state is JobState.ENQUEUED for job in simple):
         tx.wake_workers()
     return ids
 
 
-def _plain(job: Job) -> bool:
-    """No parent and no unique key: nothing to look up before storing it."""
-    return job.parent_id is None and job.unique_key is None
+def plain(job: Job) -> bool:
+    """No parent, unique key or idempotency key: nothing to look up before storing it."""
+    return job.parent_id is None and job.unique_key is None and job.request is None
 
 
 def _insert_one(tx: Transaction, job: Job, now: dt.datetime, parents: Mapping[JobId, Job]) -> JobId:
+    """A job with a parent, a unique key or an idempotency key. The idempotency key is looked
+    at first: a call made before with it gets that call's job."""
+    if job.request is None:
+        return _insert_keyed(tx, job, now, parents)
+    request = job.request
+    earlier = tx.remember_request(request.key, request.fingerprint, job.id, now)
+    if earlier is not None:
+        earlier_job, fingerprint = earlier
+        if fingerprint != request.fingerprint:
+            raise IdempotencyKeyReused(
+                f"idempotency key {request.key!r} was used with another request"
+            )
+        return earlier_job
+    created = _insert_keyed(tx, job, now, parents)
+    if created != job.id:  # an active job holding the unique key stands in
+        tx.repoint_request(request.key, created)
+    return created
+
+
+def _insert_keyed(
+    tx: Transaction, job: Job, now: dt.datetime, parents: Mapping[JobId, Job]
+) -> JobId:
     """A job with a parent or a unique key. The key is looked at first: while an active job
     holds it, that job stands in for the new one, whatever state the new one would start in."""
     if job.unique_key is not None and (holder := tx.holder_of(job.unique_key)) is not None:

@@ -55,6 +55,8 @@ class Job:
     """W3C trace context (`traceparent`, `tracestate`) captured when the job was created."""
     expires_at: dt.datetime | None = None
     """A job not started by then is deleted as expired."""
+    request: Request | None = None
+    """The idempotency key of the call that creates it, if it has one."""
 
     def first_move(self) -> Move:
         """The transition recorded when the job is stored; a scheduled job's says when it
@@ -67,6 +69,14 @@ class Job:
     def expired(self, now: dt.datetime) -> bool:
         """Whether the job's deadline passed before it started."""
         return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """A call made with an idempotency key: the key, and a digest of what was asked."""
+
+    key: str
+    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,16 @@ class Transaction(Protocol):
         """Store a new active job with a unique key, as `insert_jobs`; False (nothing stored)
         when an active job holds the key already."""
 
+    def remember_request(
+        self, key: str, fingerprint: str, job_id: JobId, now: dt.datetime
+    ) -> tuple[JobId, str] | None:
+        """Record that the call with this idempotency key made `job_id`; when the key is
+        recorded already (also by a transaction committed meanwhile), record nothing and
+        return that call's job and fingerprint."""
+
+    def repoint_request(self, key: str, job_id: JobId) -> None:
+        """Make a recorded idempotency key name another job."""
+
     def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
         """Move jobs no worker writes to: their state, its time, the history; a claim they
         held is voided, and the unique key is held in active states only.

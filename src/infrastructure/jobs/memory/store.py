@@ -236,6 +236,9 @@ class InMemoryJobStore(TransactionalStore):
         ][:limit]
         for job_id in old:
             del self._data.rows[job_id]
+        requests = self._data.requests
+        for key in [k for k, (_, _, at) in requests.items() if at < finished_before][:limit]:
+            del requests[key]  # idempotency keys expire with the retention period
         return len(old)
 
     async def purge_ticks(self, *, fired_before: dt.datetime, limit: int) -> int:

@@ -73,6 +73,8 @@ class Data:
     recurring: dict[str, RecurringJob] = field(default_factory=dict)
     ledger: set[tuple[str, dt.datetime]] = field(default_factory=set)
     servers: dict[str, ServerInfo] = field(default_factory=dict)
+    requests: dict[str, tuple[JobId, str, dt.datetime]] = field(default_factory=dict)
+    """Idempotency keys: the job, the request's fingerprint, when first used."""
 
 
 class MemoryTransaction:
@@ -102,6 +104,18 @@ class MemoryTransaction:
             return False
         self.insert_jobs([job], now)
         return True
+
+    def remember_request(
+        self, key: str, fingerprint: str, job_id: JobId, now: dt.datetime
+    ) -> tuple[JobId, str] | None:
+        if (earlier := self._data.requests.get(key)) is not None:
+            return earlier[0], earlier[1]
+        self._data.requests[key] = (job_id, fingerprint, now)
+        return None
+
+    def repoint_request(self, key: str, job_id: JobId) -> None:
+        _, fingerprint, at = self._data.requests[key]
+        self._data.requests[key] = (job_id, fingerprint, at)
 
     def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
         # no other transaction runs meanwhile: the lifecycle's look at the key holds

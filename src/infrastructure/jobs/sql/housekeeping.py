@@ -59,6 +59,7 @@ def purge_finished(
         conn.execute(tables.history.delete().where(tables.history.c.job_id.in_(ids)))
         conn.execute(tables.logs.delete().where(tables.logs.c.job_id.in_(ids)))
         conn.execute(jobs.delete().where(jobs.c.id.in_(ids)))
+    _expire_requests(conn, tables, finished_before, limit)
     return len(ids)
 
 
@@ -97,6 +98,17 @@ def purge_batches(
     if ids:
         conn.execute(batches.delete().where(batches.c.id.in_(ids)))
     return len(ids)
+
+
+def _expire_requests(
+    conn: sa.Connection, tables: JobTables, used_before: dt.datetime, limit: int
+) -> None:
+    """Forget idempotency keys first used before the cutoff (the retention period)."""
+    requests = tables.requests
+    key = requests.c.idempotency_key
+    keys = list(conn.scalars(sa.select(key).where(requests.c.at < used_before).limit(limit)))
+    if keys:
+        conn.execute(requests.delete().where(key.in_(keys)))
 
 
 def remove_recurring(conn: sa.Connection, tables: JobTables, recurring_id: str) -> bool:

@@ -28,6 +28,7 @@ from application.jobs import (
     JobView,
     MinuteCount,
 )
+from infrastructure.jobs.engine import lifecycle
 from infrastructure.jobs.engine.model import (
     Claim,
     Job,
@@ -112,7 +113,7 @@ class SQLAlchemyJobStore(TransactionalStore):
         batch: NewBatch | None = None,
         session: object | None = None,
     ) -> list[JobId]:
-        one_plain = len(jobs) == 1 and jobs[0].parent_id is None and jobs[0].unique_key is None
+        one_plain = len(jobs) == 1 and lifecycle.plain(jobs[0])
         if self._one_statement and one_plain and batch is None and session is None:
             return await self._create_in_one_statement(jobs[0], now)
         return await super().create(jobs, now=now, batch=batch, session=session)

@@ -182,6 +182,15 @@ def build_metadata(schema: str | None = None, prefix: str = "") -> sa.MetaData:
         sa.Index(None, "fire_at"),  # retention
     )
     sa.Table(
+        f"{prefix}job_requests",  # idempotency keys, kept for the retention period
+        metadata,
+        sa.Column("idempotency_key", key, primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Index(None, "at"),  # expiry
+    )
+    sa.Table(
         f"{prefix}servers",
         metadata,
         sa.Column("id", key, primary_key=True),
@@ -215,6 +224,7 @@ class JobTables:
     ticks: sa.Table
     servers: sa.Table
     outbox: sa.Table
+    requests: sa.Table
 
     @classmethod
     def of(cls, metadata: sa.MetaData, prefix: str) -> JobTables:
@@ -228,4 +238,5 @@ class JobTables:
             ticks=named["recurring_ticks"],
             servers=named["servers"],
             outbox=named["job_outbox"],
+            requests=named["job_requests"],
         )

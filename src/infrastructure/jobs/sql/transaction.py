@@ -44,6 +44,26 @@ class SqlTransaction(SqlClaims):
             return False
         return True
 
+    def remember_request(
+        self, key: str, fingerprint: str, job_id: JobId, now: dt.datetime
+    ) -> tuple[JobId, str] | None:
+        table = self._tables.requests
+        try:
+            with self._conn.begin_nested():
+                values = {"idempotency_key": key, "fingerprint": fingerprint, "job_id": job_id}
+                self._conn.execute(table.insert().values(at=now, **values))
+        except IntegrityError:
+            query = sa.select(table.c.job_id, table.c.fingerprint)
+            query = query.where(table.c.idempotency_key == key)  # locked: the latest commit
+            found = self._conn.execute(self._dialect.for_update(query, table)).one()
+            return JobId(found.job_id), found.fingerprint
+        return None
+
+    def repoint_request(self, key: str, job_id: JobId) -> None:
+        table = self._tables.requests
+        update = table.update().where(table.c.idempotency_key == key)
+        self._conn.execute(update.values(job_id=job_id))
+
     def move(self, moves: Sequence[Move], now: dt.datetime, *, contested: bool = False) -> None:
         if not contested:
             self._move(moves, now)
