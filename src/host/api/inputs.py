@@ -14,6 +14,7 @@ import zoneinfo
 from functools import cache
 from typing import Annotated
 
+from fastapi import Header
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, JsonValue, StringConstraints
 
 from application.jobs.windows_zones import WINDOWS_TO_IANA
@@ -73,6 +74,16 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO
 QueueName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL), _STORABLE
 ]
+IdempotencyKey = Annotated[
+    Name | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Repeat the request with the same key (up to 200 characters) to get the "
+        "first one's answer, also after its job finished, for the retention period; the same "
+        "key with another request is a 422 problem.",
+    ),
+]
+"""The standard `Idempotency-Key` request header."""
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_string), AfterValidator(_in_utc_range)]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
 

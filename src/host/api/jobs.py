@@ -19,7 +19,7 @@ from application.jobs import (
     JSONValue,
 )
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now, SeesDetails
-from host.api.inputs import Instant, Name, QueueName, unstorable_argument
+from host.api.inputs import IdempotencyKey, Instant, Name, QueueName, unstorable_argument
 from host.api.problems import problem_responses
 from host.api.schemas.jobs import (
     BulkResultOut,
@@ -59,11 +59,19 @@ async def list_handlers(admin: Admin) -> list[HandlerOut]:
     responses=problem_responses(400, 413, 422),
 )
 async def enqueue(
-    body: EnqueueRequest, request: Request, response: Response, admin: Admin, jobs: Jobs, now: Now
+    body: EnqueueRequest,
+    request: Request,
+    response: Response,
+    admin: Admin,
+    jobs: Jobs,
+    now: Now,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobCreated:
     """Create a job of a registered handler: now, after `delay_seconds`, at `run_at`, or
     once the job `continue_after` has succeeded. Arguments are checked against the handler's
-    signature; a bad one is named in the problem's `argument`."""
+    signature; a bad one is named in the problem's `argument`. With an `Idempotency-Key`,
+    a repeat gets the same status and body (the job's id and the state it was created in);
+    the time fields are not compared."""
     check_storable(body.args, body.kwargs)
     run_at = body.run_at
     if body.delay_seconds is not None:
@@ -78,12 +86,15 @@ async def enqueue(
             run_at=run_at,
             unique_key=body.unique_key,
             continue_after=parent,
+            idempotency_key=idempotency_key,
         )
     except JobNotFound as exc:
         raise InvalidArguments(f"continue_after: {exc}", argument="continue_after") from None
     job = await jobs.get(job_id)
     response.headers["Location"] = request.app.url_path_for("get_job", job_id=str(job_id))
-    return JobCreated(id=job.id, state=job.state)
+    # A repeat of an idempotent request answers as the first did: with the state it began in.
+    state = job.history[0].state if idempotency_key is not None else job.state
+    return JobCreated(id=job.id, state=state)
 
 
 @router.get("/jobs/{job_id}", dependencies=[READ], responses=problem_responses(404, 422))

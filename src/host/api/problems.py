@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from application.jobs import (
     BatchNotFound,
     HandlerNotRegistered,
+    IdempotencyKeyReused,
     InvalidArguments,
     InvalidQuery,
     InvalidSchedule,
@@ -46,6 +47,7 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     InvalidArguments: (422, "invalid-arguments"),
     PayloadTooLarge: (413, "payload-too-large"),
     InvalidSchedule: (422, "invalid-schedule"),
+    IdempotencyKeyReused: (422, "idempotency-key-reused"),
     InvalidQuery: (422, "invalid-query"),
     UniqueKeyHeld: (409, "unique-key-held"),
     InvalidTransition: (409, "invalid-transition"),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from application.jobs import Cron, MisfirePolicy, RecurringJobNotFound, RecurringView
 from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs
-from host.api.inputs import NO_NUL
+from host.api.inputs import NO_NUL, IdempotencyKey
 from host.api.jobs import check_storable
 from host.api.problems import problem_responses
 from host.api.schemas.recurring import (
@@ -97,10 +97,15 @@ async def delete_recurring(recurring_id: RecurringIdPath, jobs: Jobs) -> None:
     responses=problem_responses(404, 422),
 )
 async def trigger_recurring(
-    recurring_id: RecurringIdPath, jobs: Jobs, request: Request, response: Response
+    recurring_id: RecurringIdPath,
+    jobs: Jobs,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> TriggeredOut:
-    """Enqueue a job of the recurring job now, outside its schedule (also while paused)."""
-    job_id = await jobs.trigger_recurring(recurring_id)
+    """Enqueue a job of the recurring job now, outside its schedule (also while paused).
+    With an `Idempotency-Key`, a repeat returns the first trigger's job."""
+    job_id = await jobs.options(idempotency_key=idempotency_key).trigger_recurring(recurring_id)
     response.headers["Location"] = request.app.url_path_for("get_job", job_id=str(job_id))
     return TriggeredOut(id=job_id)
 
