@@ -147,8 +147,10 @@ class ThroughSyncPort:
     async def get_recurring(self, recurring_id: str) -> RecurringView:
         return await asyncio.to_thread(self._port.get_recurring, recurring_id)
 
-    async def list_recurring(self) -> list[RecurringView]:
-        return await asyncio.to_thread(self._port.list_recurring)
+    async def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringView]:
+        return await asyncio.to_thread(self._port.list_recurring, after=after, limit=limit)
 
     async def get_batch(self, batch_id: BatchId) -> BatchView:
         return await asyncio.to_thread(self._port.get_batch, batch_id)

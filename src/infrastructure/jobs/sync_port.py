@@ -234,8 +234,10 @@ class LoopThreadJobService:
     def get_recurring(self, recurring_id: str) -> RecurringView:
         return self.loop.run(self._jobs.get_recurring(recurring_id))
 
-    def list_recurring(self) -> list[RecurringView]:
-        return self.loop.run(self._jobs.list_recurring())
+    def list_recurring(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RecurringView]:
+        return self.loop.run(self._jobs.list_recurring(after=after, limit=limit))
 
     def get_batch(self, batch_id: BatchId) -> BatchView:
         return self.loop.run(self._jobs.get_batch(batch_id))
