@@ -81,6 +81,11 @@ async def test_a_synchronous_caller_in_a_thread_enqueues_and_waits_while_the_ser
         return jobs.wait(job_id, timeout=10).state
 
     try:
+        async with asyncio.timeout(10):
+            while True:
+                if await runtime.ready() is None:  # storage migrated, loops running
+                    break
+                await asyncio.sleep(0.02)
         state = await asyncio.to_thread(view)
     finally:
         await runtime.stop()
