@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from application.jobs import JobId, JobState
 from host.api.problems import TYPE_PREFIX
 from tests.api.conftest import wait_for_state
-from tests.api.test_jobs import assert_problem
+from tests.api.requests import assert_problem
 from tests.api.test_recurring import NIGHTLY, put
 
 BODY = {"handler": "HeartbeatJobs.beat"}

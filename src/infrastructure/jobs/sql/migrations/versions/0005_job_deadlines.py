@@ -1,7 +1,7 @@
 """Jobs may have a deadline: not started by then, they are deleted as expired.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from alembic import context, op
 
 from infrastructure.jobs.sql.tables import UTCDateTime, partial
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Idempotency keys: a repeated call returns the job of the first, for the retention period.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from alembic import context, op
 
 from infrastructure.jobs.sql.tables import UTCDateTime
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
