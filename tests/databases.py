@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from infrastructure.jobs.sql import migrate
 from infrastructure.jobs.sql.database import create_engine
+from infrastructure.persistence.sql import migrate as business_migrate
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -84,18 +85,24 @@ def server_database(kind: str) -> Iterator[str]:
 
 @contextmanager
 def migrated_engine(kind: str, tmp_dir: Path) -> Iterator[sa.Engine]:
-    """An engine on a fresh, migrated database of `kind` (sqlite, or a key of `SERVER_URLS`)."""
+    """An engine on a fresh database of `kind` (sqlite, or a key of `SERVER_URLS`), with the
+    job store's and the business tables migrated, as the service has them."""
     if kind == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_dir / 'jobs.db'}")
-        migrate.upgrade(engine)
+        _migrate(engine)
         yield engine
         engine.dispose()
         return
     with server_database(kind) as url:
         engine = create_engine(url)
-        migrate.upgrade(engine)
+        _migrate(engine)
         yield engine
         engine.dispose()
+
+
+def _migrate(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+    business_migrate.upgrade(engine)
 
 
 def empty_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from application.jobs import Cron, JobService, RetryPolicy
+from application.unit_of_work import UnitOfWork
 from application.use_cases import (
     ForgotPassword,
     RegisterUser,
@@ -27,30 +28,66 @@ from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings
 from infrastructure.email import LoggingEmailSender
 from infrastructure.jobs.handlers import HandlerRegistry
-from infrastructure.persistence.memory import (
-    InMemoryInvoiceRepository,
-    InMemoryNotificationRepository,
-    InMemoryPasswordResetRepository,
-    InMemoryReportRepository,
-    InMemorySubscriptionRepository,
-    InMemoryUserRepository,
-)
+from infrastructure.persistence import memory
+from infrastructure.persistence.sql import invoices as sql_invoices
+from infrastructure.persistence.sql import notifications as sql_notifications
+from infrastructure.persistence.sql import reports as sql_reports
+from infrastructure.persistence.sql import users as sql_users
 
 MINUTE = dt.timedelta(minutes=1)
 
 
+def repository(
+    persistence: providers.Provider[str],
+    database: providers.Provider[Any],
+    sql: type[Any],
+    in_memory: type[Any],
+) -> providers.Selector[Any]:
+    """A repository port's adapter: in SQL (`APP_DB__PERSISTENCE=sql`) or in memory."""
+    return providers.Selector(
+        persistence,
+        sql=providers.Singleton(sql, database),
+        memory=providers.Singleton(in_memory),
+    )
+
+
 class Adapters(containers.DeclarativeContainer):
-    """The domain ports and their adapters (in memory in this template)."""
+    """The domain ports and their adapters."""
 
     temp_directory = providers.Dependency(instance_of=Path)
     clock: providers.Dependency[Clock] = providers.Dependency()
     """The container's one clock."""
-    users = providers.Singleton(InMemoryUserRepository)
-    resets = providers.Singleton(InMemoryPasswordResetRepository)
-    invoices = providers.Singleton(InMemoryInvoiceRepository)
-    subscriptions = providers.Singleton(InMemorySubscriptionRepository)
-    reports = providers.Singleton(InMemoryReportRepository)
-    notifications = providers.Singleton(InMemoryNotificationRepository)
+    persistence = providers.Dependency(instance_of=str)
+    """`sql` or `memory`: where the repositories keep their rows."""
+    database: providers.Dependency[Any] = providers.Dependency()
+    """The SQL business database (None with the memory repositories)."""
+    users = repository(
+        persistence, database, sql_users.SqlUserRepository, memory.InMemoryUserRepository
+    )
+    resets = repository(
+        persistence,
+        database,
+        sql_users.SqlPasswordResetRepository,
+        memory.InMemoryPasswordResetRepository,
+    )
+    invoices = repository(
+        persistence, database, sql_invoices.SqlInvoiceRepository, memory.InMemoryInvoiceRepository
+    )
+    subscriptions = repository(
+        persistence,
+        database,
+        sql_invoices.SqlSubscriptionRepository,
+        memory.InMemorySubscriptionRepository,
+    )
+    reports = repository(
+        persistence, database, sql_reports.SqlReportRepository, memory.InMemoryReportRepository
+    )
+    notifications = repository(
+        persistence,
+        database,
+        sql_notifications.SqlNotificationRepository,
+        memory.InMemoryNotificationRepository,
+    )
     email = providers.Singleton(LoggingEmailSender)
     temp_files = providers.Factory(TempFileSettings, directory=temp_directory)
 
@@ -68,19 +105,23 @@ def handler_factories(a: Any) -> list[providers.Factory[Any]]:
 
 
 class UseCases(containers.DeclarativeContainer):
-    """The commands the service accepts, each with the job port and the adapters it needs."""
+    """The commands the service accepts, each with the unit of work (business rows and the
+    jobs they enqueue, committed together) and the adapters it needs."""
 
     jobs: providers.Dependency[JobService] = providers.Dependency()
+    unit_of_work: providers.Dependency[UnitOfWork] = providers.Dependency()
     adapters = providers.DependenciesContainer()
 
-    register_user = providers.Factory(RegisterUser, jobs, adapters.users, adapters.clock)
+    register_user = providers.Factory(RegisterUser, unit_of_work, adapters.users, adapters.clock)
     forgot_password = providers.Factory(
-        ForgotPassword, jobs, adapters.users, adapters.resets, adapters.clock
+        ForgotPassword, unit_of_work, adapters.users, adapters.resets, adapters.clock
     )
-    request_report = providers.Factory(RequestReport, jobs, adapters.reports, adapters.clock)
-    send_bulk_notification = providers.Factory(SendBulkNotification, jobs)
+    request_report = providers.Factory(
+        RequestReport, unit_of_work, adapters.reports, adapters.clock
+    )
+    send_bulk_notification = providers.Factory(SendBulkNotification, unit_of_work)
     schedule_invoice_reminder = providers.Factory(
-        ScheduleInvoiceReminder, jobs, adapters.invoices, adapters.clock
+        ScheduleInvoiceReminder, unit_of_work, adapters.invoices, adapters.clock
     )
 
 

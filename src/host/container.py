@@ -27,6 +27,9 @@ from infrastructure.jobs.engine.worker import WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sync_port import LoopThreadJobService
 from infrastructure.jobs.telemetry import LoggingMiddleware, MetricsMiddleware, TracingMiddleware
+from infrastructure.persistence.memory import InMemoryUnitOfWork
+from infrastructure.persistence.sql.lifecycle import MemoryPersistence, SqlPersistence
+from infrastructure.persistence.sql.session import SqlUnitOfWork
 
 T = TypeVar("T")
 
@@ -98,6 +101,16 @@ def job_backend(settings: Settings, context: BackendContext) -> JobBackend:
     return create_backend(settings.jobs.backend, context)
 
 
+def sql_persistence(settings: Settings) -> SqlPersistence:
+    """The business database; whoever runs it (the runtime, a CLI command) closes it."""
+    db = settings.db
+    return SqlPersistence(
+        db.url,
+        migrate_on_start=db.migrate_on_start,
+        lock_timeout=db.migration_lock_timeout_seconds,
+    )
+
+
 def jobs_of(backend: JobBackend) -> JobService:
     return backend.jobs
 
@@ -112,11 +125,20 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     handler_registry = providers.Singleton(build_registry, settings)
 
+    persistence_kind = providers.Callable(lambda s: s.db.persistence, settings)
+    persistence = providers.Selector(
+        persistence_kind,
+        sql=providers.Singleton(sql_persistence, settings),
+        memory=providers.Singleton(MemoryPersistence),
+    )
+
     # Domain adapters and the handlers built from them, one instance per execution.
     adapters = providers.Container(
         catalog.Adapters,
         clock=clock,
         temp_directory=providers.Callable(lambda s: s.temp_directory, settings),
+        persistence=persistence_kind,
+        database=providers.Callable(lambda p: p.database, persistence),
     )
     # The factories themselves (`.provider`), not instances: one instance per execution.
     handler_factories = providers.List(
@@ -145,9 +167,17 @@ class Container(containers.DeclarativeContainer):
     # port, run on a loop thread of its own.
     sync_jobs = providers.ThreadSafeSingleton(LoopThreadJobService, jobs)
     admin = providers.Callable(admin_of, backend)
+    # Business transactions: repository calls and `tx.jobs` commit or roll back together.
+    unit_of_work = providers.Selector(
+        persistence_kind,
+        sql=providers.Singleton(SqlUnitOfWork, adapters.database, jobs),
+        memory=providers.Singleton(InMemoryUnitOfWork, jobs),
+    )
 
     # The use cases, declared with the handlers in the catalog.
-    use_cases = providers.Container(catalog.UseCases, jobs=jobs, adapters=adapters)
+    use_cases = providers.Container(
+        catalog.UseCases, jobs=jobs, unit_of_work=unit_of_work, adapters=adapters
+    )
 
     registrar = providers.Factory(
         RecurringJobRegistrar,

@@ -1,4 +1,5 @@
-"""The service's lifecycle inside one process: prepare the job backend's storage, declare
+"""The service's lifecycle inside one process: prepare the job backend's storage and the
+business tables, declare
 recurring jobs, run the backend's loops (worker, scheduler, housekeeping), stop them
 gracefully."""
 
@@ -10,6 +11,7 @@ import logging
 
 from host.container import Container
 from infrastructure.jobs.backend import JobBackend, Role
+from infrastructure.persistence.sql.lifecycle import MemoryPersistence, SqlPersistence
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ class JobRuntime:
     def start(self) -> None:
         self._boot = asyncio.create_task(self._start_loops())
 
+    @property
+    def _persistence(self) -> SqlPersistence | MemoryPersistence:
+        persistence: SqlPersistence | MemoryPersistence = self._container.persistence()
+        return persistence
+
     async def stop(self) -> None:
         self._stopping.set()
         if self._boot is not None:
@@ -50,12 +57,15 @@ class JobRuntime:
             if isinstance(outcome, BaseException):
                 logger.error("a job loop failed", exc_info=outcome)
         await self._backend.close()
+        await self._persistence.close()
 
     async def ready(self) -> str | None:
         """None when ready to serve, else why not."""
         if (problem := await self._backend.problem()) is not None:
             return problem
         if (problem := await self._backend.delivery_problem()) is not None:
+            return problem
+        if (problem := await self._persistence.problem()) is not None:
             return problem
         if not self.running:
             return self._boot_error or "job runtime starting"
@@ -65,6 +75,8 @@ class JobRuntime:
         while True:
             try:
                 if await self._backend.prepare(self._stopping):
+                    return
+                if await self._persistence.prepare(self._stopping):
                     return
                 await self._container.registrar().register()
                 break

@@ -184,6 +184,11 @@ class DatabaseSettings(BaseModel):
         "`jobs` on SQL Server, the connection's default schema elsewhere.",
     )
     table_prefix: str = Field("", description="Prefix of every job table's name.")
+    persistence: Literal["sql", "memory"] = Field(
+        "sql",
+        description="Where the business repositories keep their rows: `sql` (tables in the "
+        "database of `url`, migrated with the job tables) or `memory` (lost on exit; tests).",
+    )
     migrate_on_start: bool = Field(
         True, description="`serve` upgrades the schema at start (off when a migrate Job does)."
     )

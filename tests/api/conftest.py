@@ -136,7 +136,10 @@ def settings_for(
     """Settings on `database_url` (None: the memory store): fast polling, no sample
     every-minute job, small limits (so the tests stay small)."""
     return Settings(
-        db=DatabaseSettings(url=database_url or "sqlite://"),
+        db=DatabaseSettings(
+            url=database_url or "sqlite://",
+            persistence="sql" if database_url is not None else "memory",
+        ),
         jobs=JobsSettings(
             backend="sql" if database_url is not None else "memory",
             poll_seconds=0.05,

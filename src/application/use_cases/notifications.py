@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from application.jobs import BatchId, ContinueOn, JobId, JobService
+from application.jobs import BatchId, ContinueOn, JobId
+from application.unit_of_work import UnitOfWork
 from domain.notifications import NotificationJobs
 
 
@@ -22,8 +23,8 @@ class SendBulkNotification:
     """Notify each user in its own job, all in one batch, and once every job has finished
     (delivered or given up) email the sender a summary of how many were reached."""
 
-    def __init__(self, jobs: JobService) -> None:
-        self._jobs = jobs
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
 
     async def __call__(
         self, user_ids: Sequence[UUID], message: str, requested_by: str
@@ -36,8 +37,10 @@ class SendBulkNotification:
             raise ValueError("a bulk notification needs at least one user")
         bulk_id = uuid4()
         # The summary must come even when some deliveries failed for good: it reports them.
-        jobs = self._jobs.options(continue_on=ContinueOn.ANY_FINISHED)
-        async with jobs.batch() as batch:
+        async with (
+            self._uow.begin() as tx,
+            tx.jobs.options(continue_on=ContinueOn.ANY_FINISHED).batch() as batch,
+        ):
             job_ids = [
                 await batch.enqueue(NotificationJobs.notify, user_id, message, bulk_id)
                 for user_id in recipients

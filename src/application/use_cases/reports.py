@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from application.jobs import JobId, JobService
+from application.jobs import JobId
+from application.unit_of_work import UnitOfWork
 from domain.clock import Clock
 from domain.reports import Report, ReportJobs, ReportKind, ReportRepository
 
@@ -20,10 +21,11 @@ class ReportRequested:
 
 class RequestReport:
     """Generate an activity report of a period, then email it: a chain of two jobs, the
-    email a continuation that runs once the generation succeeded."""
+    email a continuation that runs once the generation succeeded. The report and both jobs are
+    written in one transaction."""
 
-    def __init__(self, jobs: JobService, reports: ReportRepository, clock: Clock) -> None:
-        self._jobs = jobs
+    def __init__(self, uow: UnitOfWork, reports: ReportRepository, clock: Clock) -> None:
+        self._uow = uow
         self._reports = reports
         self._clock = clock
 
@@ -41,7 +43,8 @@ class RequestReport:
             requested_at=self._clock.now(),
             recipient=recipient,
         )
-        await self._reports.add(report)
-        generate = await self._jobs.enqueue(ReportJobs.generate, report.id)
-        email = await self._jobs.continue_with(generate, ReportJobs.email_report, report.id)
+        async with self._uow.begin() as tx:
+            await self._reports.add(report)
+            generate = await tx.jobs.enqueue(ReportJobs.generate, report.id)
+            email = await tx.jobs.continue_with(generate, ReportJobs.email_report, report.id)
         return ReportRequested(report_id=report.id, generate_job_id=generate, email_job_id=email)

@@ -7,7 +7,8 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from application.jobs import JobId, JobService
+from application.jobs import JobId
+from application.unit_of_work import UnitOfWork
 from domain.clock import Clock
 from domain.users import (
     EmailAlreadyRegistered,
@@ -29,10 +30,11 @@ class Registration:
 
 
 class RegisterUser:
-    """Create a user and welcome them by email in the background."""
+    """Create a user and welcome them by email in the background: the user and the welcome
+    job are written in one transaction."""
 
-    def __init__(self, jobs: JobService, users: UserRepository, clock: Clock) -> None:
-        self._jobs = jobs
+    def __init__(self, uow: UnitOfWork, users: UserRepository, clock: Clock) -> None:
+        self._uow = uow
         self._users = users
         self._clock = clock
 
@@ -42,12 +44,13 @@ class RegisterUser:
         ValueError: the email address is malformed.
         """
         email = email.strip()
-        if await self._users.get_by_email(email) is not None:
-            raise EmailAlreadyRegistered(email)
         user = User(id=uuid4(), email=email, name=name.strip(), registered_at=self._clock.now())
-        await self._users.add(user)
-        welcome = self._jobs.options(unique_key=f"welcome:{user.id}")
-        job_id = await welcome.enqueue(EmailJobs.send_welcome, user.id)
+        async with self._uow.begin() as tx:
+            if await self._users.get_by_email(email) is not None:
+                raise EmailAlreadyRegistered(email)
+            await self._users.add(user)
+            welcome = tx.jobs.options(unique_key=f"welcome:{user.id}")
+            job_id = await welcome.enqueue(EmailJobs.send_welcome, user.id)
         return Registration(user_id=user.id, welcome_job_id=job_id)
 
 
@@ -59,16 +62,17 @@ class PasswordResetRequested:
 
 
 class ForgotPassword:
-    """Email a password reset code now, and a reminder an hour later if it is still unused."""
+    """Email a password reset code now, and a reminder an hour later if it is still unused
+    (the reset and both jobs in one transaction)."""
 
     def __init__(
         self,
-        jobs: JobService,
+        uow: UnitOfWork,
         users: UserRepository,
         resets: PasswordResetRepository,
         clock: Clock,
     ) -> None:
-        self._jobs = jobs
+        self._uow = uow
         self._users = users
         self._resets = resets
         self._clock = clock
@@ -85,11 +89,12 @@ class ForgotPassword:
             token=secrets.token_urlsafe(24),
             now=self._clock.now(),
         )
-        await self._resets.add(reset)
-        email_job = await self._jobs.enqueue(EmailJobs.send_password_reset, user.id, reset.id)
-        reminder_job = await self._jobs.schedule(
-            RESET_REMINDER_DELAY, EmailJobs.remind_password_reset, reset.id
-        )
+        async with self._uow.begin() as tx:
+            await self._resets.add(reset)
+            email_job = await tx.jobs.enqueue(EmailJobs.send_password_reset, user.id, reset.id)
+            reminder_job = await tx.jobs.schedule(
+                RESET_REMINDER_DELAY, EmailJobs.remind_password_reset, reset.id
+            )
         return PasswordResetRequested(
             reset_id=reset.id, email_job_id=email_job, reminder_job_id=reminder_job
         )

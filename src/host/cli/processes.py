@@ -16,6 +16,7 @@ from host.runtime import JobRuntime
 from host.settings import Settings
 from host.tracing import configure_tracing
 from infrastructure.jobs.backend import BackendError, Role
+from infrastructure.persistence.sql.lifecycle import PersistenceError
 
 logger = logging.getLogger(__name__)
 
@@ -64,22 +65,26 @@ def scheduler() -> None:
 
 
 def migrate() -> None:
-    """Upgrade the job store's schema to the latest revision, then exit.
+    """Upgrade the job store's schema and the business tables to the latest revision, then
+    exit.
 
     Safe to run from several processes at once: one migrates, the others wait and find
     the schema current.
     """
-    backend = open_backend(create_container(load_settings()))
+    container = create_container(load_settings())
+    backend = open_backend(container)
 
     async def migrated() -> str:
+        persistence = container.persistence()
         try:
-            return await backend.migrate()
+            return f"{await backend.migrate()}; {await persistence.migrate()}"
         finally:
             await backend.close()
+            await persistence.close()
 
     try:
         typer.echo(asyncio.run(migrated()))
-    except BackendError as exc:
+    except (BackendError, PersistenceError) as exc:
         fail(str(exc), 1)
 
 

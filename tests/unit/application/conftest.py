@@ -4,28 +4,22 @@ scheduler) with a fake clock, the handlers built from the in-memory adapters."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
 
 import pytest
 
 from application.jobs import JobId, JobState, JobView, RetryPolicy
-from domain.invoices import InvoiceJobs
-from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
-from domain.notifications import NotificationJobs
-from domain.reports import ReportJobs
-from domain.users import EmailJobs
-from host.catalog import register_handlers
+from application.unit_of_work import UnitOfWork
+from host.container import Container, create_container
+from host.settings import DatabaseSettings, JobsSettings, Settings
 from infrastructure.email import LoggingEmailSender
+from infrastructure.jobs.backend import EngineBackend
 from infrastructure.jobs.clock import FakeClock
 from infrastructure.jobs.engine.client import EngineJobService
-from infrastructure.jobs.engine.execution import Executor
 from infrastructure.jobs.engine.scheduler import Scheduler
-from infrastructure.jobs.engine.worker import Worker, WorkerSettings
-from infrastructure.jobs.handlers import HandlerRegistry
-from infrastructure.jobs.memory.store import InMemoryJobStore
+from infrastructure.jobs.engine.worker import Worker
 from infrastructure.persistence.memory import (
     InMemoryInvoiceRepository,
     InMemoryNotificationRepository,
@@ -45,50 +39,33 @@ MAX_DRAIN_ROUNDS = 50
 NOTIFY_RETRY = RetryPolicy(attempts=3, delays=(10, 60))
 """Retries of a notification: after 10 s, then after 60 s, then it has failed."""
 
-T = TypeVar("T")
-
 
 @dataclass
 class Adapters:
-    """Every domain port, by its in-memory adapter."""
+    """Every domain port, by its in-memory adapter, as the container built them."""
 
     temp_directory: Path
-    users: InMemoryUserRepository = field(default_factory=InMemoryUserRepository)
-    resets: InMemoryPasswordResetRepository = field(default_factory=InMemoryPasswordResetRepository)
-    invoices: InMemoryInvoiceRepository = field(default_factory=InMemoryInvoiceRepository)
-    subscriptions: InMemorySubscriptionRepository = field(
-        default_factory=InMemorySubscriptionRepository
-    )
-    reports: InMemoryReportRepository = field(default_factory=InMemoryReportRepository)
-    notifications: InMemoryNotificationRepository = field(
-        default_factory=InMemoryNotificationRepository
-    )
-    email: LoggingEmailSender = field(default_factory=LoggingEmailSender)
+    users: InMemoryUserRepository
+    resets: InMemoryPasswordResetRepository
+    invoices: InMemoryInvoiceRepository
+    subscriptions: InMemorySubscriptionRepository
+    reports: InMemoryReportRepository
+    notifications: InMemoryNotificationRepository
+    email: LoggingEmailSender
 
-
-class HandlerFactory:
-    """Stands in for the DI container: builds each handler class with its adapters, plus the
-    `JobContext` the executor passes for classes that ask for one."""
-
-    def __init__(self, adapters: Adapters, clock: FakeClock) -> None:
-        a = adapters
-        self._builders: dict[type, Callable[..., object]] = {
-            EmailJobs: lambda: EmailJobs(a.users, a.resets, a.email, clock),
-            InvoiceJobs: lambda context: InvoiceJobs(
-                a.invoices, a.subscriptions, a.email, clock, context
-            ),
-            ReportJobs: lambda: ReportJobs(a.reports, a.users, a.invoices, a.email, clock),
-            NotificationJobs: lambda context: NotificationJobs(
-                a.users, a.notifications, a.email, clock, context
-            ),
-            TempFileJobs: lambda context: TempFileJobs(
-                TempFileSettings(directory=a.temp_directory), clock, context
-            ),
-            HeartbeatJobs: lambda context: HeartbeatJobs(clock, context),
-        }
-
-    def __call__(self, cls: type[T], /, **context: Any) -> T:
-        return cast(T, self._builders[cls](**context))
+    @classmethod
+    def of(cls, container: Container) -> Adapters:
+        a = container.adapters
+        return cls(
+            temp_directory=container.settings().temp_directory,
+            users=a.users(),
+            resets=a.resets(),
+            invoices=a.invoices(),
+            subscriptions=a.subscriptions(),
+            reports=a.reports(),
+            notifications=a.notifications(),
+            email=a.email(),
+        )
 
 
 @dataclass
@@ -96,8 +73,10 @@ class Service:
     """The service's job side, driven by hand: nothing runs until the test says so."""
 
     clock: FakeClock
+    container: Container
     adapters: Adapters
     jobs: EngineJobService
+    uow: UnitOfWork
     worker: Worker
     scheduler: Scheduler
 
@@ -115,22 +94,31 @@ class Service:
         return (await self.jobs.get(job_id)).state
 
 
+def memory_settings(temp_directory: Path) -> Settings:
+    """The service's settings with everything in memory: jobs and business rows."""
+    return Settings(
+        environment="prod",  # no sample every-minute job
+        temp_directory=temp_directory,
+        db=DatabaseSettings(url="sqlite://", persistence="memory"),
+        jobs=JobsSettings(backend="memory", queues=list(QUEUES)),
+    )
+
+
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    """The container the service runs on, with a fake clock and everything in memory."""
     clock = FakeClock(START)
-    adapters = Adapters(temp_directory=tmp_path)
-    registry = HandlerRegistry()
-    register_handlers(registry)
-    store = InMemoryJobStore()
-    executor = Executor(registry, HandlerFactory(adapters, clock))
-    worker = Worker(
-        store, executor, clock, server_id="test-server", settings=WorkerSettings(queues=QUEUES)
-    )
+    container = create_container(memory_settings(tmp_path))
+    container.clock.override(clock)
+    backend = container.backend()
+    assert isinstance(backend, EngineBackend) and isinstance(backend.jobs, EngineJobService)
     yield Service(
         clock=clock,
-        adapters=adapters,
-        jobs=EngineJobService(store, registry, clock),
-        worker=worker,
-        scheduler=Scheduler(store, clock),
+        container=container,
+        adapters=Adapters.of(container),
+        jobs=backend.jobs,
+        uow=container.unit_of_work(),
+        worker=backend.worker(server_id="test-server"),
+        scheduler=backend.scheduler(),
     )
-    executor.shutdown()
+    await backend.close()

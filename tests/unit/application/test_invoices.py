@@ -26,7 +26,7 @@ async def invoice_due_in(service: Service, delay: dt.timedelta) -> Invoice:
 
 
 def schedule_reminder(service: Service) -> ScheduleInvoiceReminder:
-    return ScheduleInvoiceReminder(service.jobs, service.adapters.invoices, service.clock)
+    return ScheduleInvoiceReminder(service.uow, service.adapters.invoices, service.clock)
 
 
 async def test_reminder_is_sent_24_hours_before_the_due_date(service: Service) -> None:

@@ -32,7 +32,7 @@ async def test_bulk_notification_notifies_everyone_then_sends_one_summary(
     user_ids = await users_named(service, "ann", "bob", "cid")
 
     # When they are notified in bulk
-    sent = await SendBulkNotification(service.jobs)(
+    sent = await SendBulkNotification(service.uow)(
         user_ids, "Maintenance at 22:00", "ops@example.com"
     )
 
@@ -59,7 +59,7 @@ async def test_a_delivery_to_a_user_who_is_gone_fails_at_once_and_the_summary_sa
 ) -> None:
     # Given two users and an id that belongs to nobody
     user_ids = [*await users_named(service, "ann", "bob"), uuid4()]
-    sent = await SendBulkNotification(service.jobs)(user_ids, "Hello", "ops@example.com")
+    sent = await SendBulkNotification(service.uow)(user_ids, "Hello", "ops@example.com")
 
     # When the deliveries run once
     await service.drain()
@@ -72,5 +72,5 @@ async def test_a_delivery_to_a_user_who_is_gone_fails_at_once_and_the_summary_sa
 
 async def test_bulk_notification_needs_recipients(service: Service) -> None:
     with pytest.raises(ValueError, match="at least one user"):
-        await SendBulkNotification(service.jobs)([], "Hello", "ops@example.com")
+        await SendBulkNotification(service.uow)([], "Hello", "ops@example.com")
     assert await service.drain() == 0

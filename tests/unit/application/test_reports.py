@@ -10,7 +10,7 @@ from tests.unit.application.conftest import Service
 async def test_report_is_generated_then_emailed(service: Service) -> None:
     # Given a report request for the last week
     now = service.clock.now()
-    requested = await RequestReport(service.jobs, service.adapters.reports, service.clock)(
+    requested = await RequestReport(service.uow, service.adapters.reports, service.clock)(
         "boss@example.com", now - dt.timedelta(days=7), now
     )
     assert await service.state(requested.email_job_id) is JobState.AWAITING
@@ -33,7 +33,7 @@ async def test_report_is_generated_then_emailed(service: Service) -> None:
 
 async def test_deleting_the_generation_cancels_the_email(service: Service) -> None:
     now = service.clock.now()
-    requested = await RequestReport(service.jobs, service.adapters.reports, service.clock)(
+    requested = await RequestReport(service.uow, service.adapters.reports, service.clock)(
         "boss@example.com", now - dt.timedelta(days=1), now
     )
 

@@ -12,12 +12,12 @@ from tests.unit.application.conftest import Service
 
 
 def register_user(service: Service) -> RegisterUser:
-    return RegisterUser(service.jobs, service.adapters.users, service.clock)
+    return RegisterUser(service.uow, service.adapters.users, service.clock)
 
 
 def forgot_password(service: Service) -> ForgotPassword:
     a = service.adapters
-    return ForgotPassword(service.jobs, a.users, a.resets, service.clock)
+    return ForgotPassword(service.uow, a.users, a.resets, service.clock)
 
 
 async def existing_user(service: Service) -> User:

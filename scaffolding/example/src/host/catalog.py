@@ -11,6 +11,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from application.jobs import Cron, JobService, RetryPolicy
+from application.unit_of_work import UnitOfWork
 from application.use_cases import GreetSomeone
 from domain.clock import Clock
 from domain.greetings import GreetingJobs
@@ -46,6 +47,8 @@ class UseCases(containers.DeclarativeContainer):
     """The commands the service accepts, each with the job port and the adapters it needs."""
 
     jobs: providers.Dependency[JobService] = providers.Dependency()
+    unit_of_work: providers.Dependency[UnitOfWork] = providers.Dependency()
+    """Business rows and the jobs they enqueue, committed together (unused here)."""
     adapters = providers.DependenciesContainer()
 
     greet_someone = providers.Factory(GreetSomeone, jobs)

@@ -97,7 +97,9 @@ def _sqlite_engine(url: sa.URL, **kwargs: Any) -> sa.Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    # Connections move between threads (work runs in worker threads); SQLite allows it.
+    connect_args = {"timeout": 30, "check_same_thread": False}
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(connection: sqlite3.Connection, _record: object) -> None:

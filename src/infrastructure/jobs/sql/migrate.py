@@ -49,7 +49,7 @@ def upgrade(
         MigrationLockTimeout: the lock was not free within `timeout` seconds.
     """
     config = alembic_config(schema=schema, prefix=prefix)
-    with _migration_lock(engine, timeout):
+    with migration_lock(engine, timeout):
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -76,7 +76,12 @@ def is_at_head(engine: sa.Engine, *, schema: str | None = None, prefix: str = ""
 
 
 @contextlib.contextmanager
-def _migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
+def migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
+    """Hold the service's migration lock (shared by every Alembic chain of the database).
+
+    Raises:
+        MigrationLockTimeout: the lock was not free within `timeout` seconds.
+    """
     dialect = engine.dialect.name
     if dialect == "sqlite":
         yield  # BEGIN IMMEDIATE (see engine.py) serialises the migrating transactions
