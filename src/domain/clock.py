@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from domain.errors import InvalidValue
+
 
 class Clock(Protocol):
     """Where handlers and use cases read the current time (a fake one in tests)."""
@@ -16,4 +18,4 @@ class Clock(Protocol):
 def require_aware(name: str, value: dt.datetime | None) -> None:
     """Raises ValueError when `value` is a naive datetime; None passes."""
     if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+        raise InvalidValue(f"{name} must be timezone-aware, got {value.isoformat()}")

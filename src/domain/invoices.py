@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID, uuid5
 
 from domain.clock import Clock, require_aware
-from domain.errors import NotFound
+from domain.errors import InvalidValue, NotFound
 from domain.jobs import JobContext
 from domain.users import EmailSender
 
@@ -24,6 +24,7 @@ _MONTHLY_INVOICE_NAMESPACE = UUID("3f1c8a52-5a9e-4d59-9a55-1f0b6e0c7d21")
 
 
 class InvoiceNotFound(NotFound):
+    type = "invoice-not-found"
     kind = "invoice"
 
 
@@ -42,7 +43,7 @@ class Invoice:
 
     def __post_init__(self) -> None:
         if self.amount <= 0:
-            raise ValueError(f"an invoice amount must be positive, got {self.amount}")
+            raise InvalidValue(f"an invoice amount must be positive, got {self.amount}")
         require_aware("issued_at", self.issued_at)
         require_aware("due_at", self.due_at)
         require_aware("reminder_sent_at", self.reminder_sent_at)

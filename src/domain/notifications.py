@@ -8,6 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.clock import Clock, require_aware
+from domain.errors import InvalidValue
 from domain.jobs import JobContext
 from domain.users import EmailSender, UserNotFound, UserRepository
 
@@ -24,7 +25,7 @@ class Notification:
 
     def __post_init__(self) -> None:
         if not self.message.strip():
-            raise ValueError("a notification needs a message")
+            raise InvalidValue("a notification needs a message")
         require_aware("created_at", self.created_at)
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 from uuid import UUID, uuid5
 
 from domain.clock import Clock, require_aware
-from domain.errors import DomainError, NotFound
+from domain.errors import Conflict, InvalidValue, NotFound
 from domain.invoices import Invoice, InvoiceRepository
 from domain.users import EmailSender, UserRepository
 
@@ -20,11 +20,14 @@ _DAILY_REPORT_NAMESPACE = UUID("8b0d6f3e-2f44-4a0b-b7a5-4c1e9d2a6e10")
 
 
 class ReportNotFound(NotFound):
+    type = "report-not-found"
     kind = "report"
 
 
-class ReportNotGenerated(DomainError):
+class ReportNotGenerated(Conflict):
     """The report's content does not exist yet (its generation has not run)."""
+
+    type = "report-not-generated"
 
     def __init__(self, report_id: UUID) -> None:
         super().__init__(f"report {report_id} has not been generated yet")
@@ -54,7 +57,7 @@ class Report:
         for name in ("period_start", "period_end", "requested_at", "generated_at", "emailed_at"):
             require_aware(name, getattr(self, name))
         if self.period_end <= self.period_start:
-            raise ValueError("a report period must end after it starts")
+            raise InvalidValue("a report period must end after it starts")
 
     def generated(self, content: str, at: dt.datetime) -> Report:
         return dataclasses.replace(self, content=content, generated_at=at)

@@ -9,22 +9,26 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.clock import Clock, require_aware
-from domain.errors import DomainError, NotFound
+from domain.errors import Conflict, InvalidValue, NotFound
 
 PASSWORD_RESET_LIFETIME = dt.timedelta(hours=24)
 """How long a password reset token can be used."""
 
 
 class UserNotFound(NotFound):
+    type = "user-not-found"
     kind = "user"
 
 
 class PasswordResetNotFound(NotFound):
+    type = "password-reset-not-found"
     kind = "password reset"
 
 
-class EmailAlreadyRegistered(DomainError, ValueError):
+class EmailAlreadyRegistered(Conflict, ValueError):
     """Another user already registered with this email address."""
+
+    type = "email-already-registered"
 
     def __init__(self, email: str) -> None:
         super().__init__(f"{email} is already registered")
@@ -41,7 +45,7 @@ class User:
 
     def __post_init__(self) -> None:
         if "@" not in self.email:
-            raise ValueError(f"not an email address: {self.email!r}")
+            raise InvalidValue(f"not an email address: {self.email!r}")
         require_aware("registered_at", self.registered_at)
         require_aware("welcomed_at", self.welcomed_at)
 

@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 import host.catalog as catalog
 from application.jobs import JobAdmin, JobService
 from domain.clock import Clock
+from host import checks
 from host.registrar import RecurringJobRegistrar
 from host.settings import Settings
 from infrastructure.jobs.backend import (
@@ -40,9 +41,13 @@ class ProviderHandlerFactory:
     def __init__(self, factories: Sequence[providers.Factory[Any]]) -> None:
         self._by_class = {factory.cls: factory for factory in factories}
 
+    @property
+    def classes(self) -> set[type]:
+        """The handler classes it can build (start-up checks compare them to the registry)."""
+        return set(self._by_class)
+
     def __call__(self, cls: type[T], /, **context: Any) -> T:
-        factory = self._by_class.get(cls)
-        instance = factory(**context) if factory is not None else cls(**context)
+        instance = self._by_class[cls](**context)
         assert isinstance(instance, cls)
         return instance
 
@@ -188,4 +193,20 @@ class Container(containers.DeclarativeContainer):
 
 
 def create_container(settings: Settings | None = None) -> Container:
-    return Container(settings=settings or Settings())
+    """The container, its wiring checked (`host.checks`).
+
+    Raises:
+        StartupCheckFailed: a handler without a factory, or a recurring job naming an
+            unregistered handler.
+    """
+    container = Container(settings=settings or Settings())
+    check_wiring(container)
+    return container
+
+
+def check_wiring(container: Container) -> None:
+    """Raises StartupCheckFailed as `create_container` does."""
+    registry = container.handler_registry()
+    checks.check_handlers_have_factories(registry, container.handler_factory().classes)
+    declarations = catalog.recurring_declarations(container.settings())
+    checks.check_recurring_handlers_registered(registry, declarations)

@@ -37,6 +37,7 @@ from host.settings import (
 )
 from infrastructure.jobs.backend import Role
 from infrastructure.jobs.sql.tables import build_metadata
+from infrastructure.persistence.sql.tables import metadata as business_tables
 from tests.databases import empty_tables
 
 WAIT_SECONDS = 20.0
@@ -204,6 +205,7 @@ def database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
         return f"sqlite:///{tmp_path / 'jobs.db'}"
     engine: sa.Engine = request.getfixturevalue("postgresql_engine")
     empty_tables(engine, build_metadata())
+    empty_tables(engine, business_tables)
     return engine.url.render_as_string(hide_password=False)
 
 

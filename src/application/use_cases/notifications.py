@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from application.jobs import BatchId, ContinueOn, JobId
 from application.unit_of_work import UnitOfWork
+from domain.errors import InvalidValue
 from domain.notifications import NotificationJobs
 
 
@@ -34,7 +35,7 @@ class SendBulkNotification:
         """
         recipients = list(dict.fromkeys(user_ids))
         if not recipients:
-            raise ValueError("a bulk notification needs at least one user")
+            raise InvalidValue("a bulk notification needs at least one user")
         bulk_id = uuid4()
         # The summary must come even when some deliveries failed for good: it reports them.
         async with (

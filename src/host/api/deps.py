@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from application.jobs import JobAdmin, JobService
-from host.auth import Principal, require
+from host.auth import Principal
 from host.container import Container
-from host.settings import Scope
+from host.scopes import ADMIN, READ, WRITE, declared_scope
 from infrastructure.jobs.clock import Clock
 
 
@@ -37,14 +37,21 @@ Jobs = Annotated[JobService, Depends(job_service)]
 Admin = Annotated[JobAdmin, Depends(job_admin)]
 Now = Annotated[Clock, Depends(clock)]
 
-READ = Depends(require(Scope.READ))
-WRITE = Depends(require(Scope.WRITE))
-ADMIN = Depends(require(Scope.ADMIN))
-
-
 def sees_details(request: Request, caller: Annotated[Principal, READ]) -> bool:
     """Whether the caller's scope shows a job's tracebacks, log lines and result."""
     return caller.allows(container_of(request).settings().auth.details_scope)
 
 
 SeesDetails = Annotated[bool, Depends(sees_details)]
+
+__all__ = [
+    "ADMIN",
+    "READ",
+    "WRITE",
+    "Admin",
+    "Jobs",
+    "Now",
+    "SeesDetails",
+    "container_of",
+    "declared_scope",
+]

@@ -124,3 +124,11 @@ def _storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return "\x00" not in text
+
+
+EmailAddress = Annotated[
+    str, StringConstraints(min_length=3, max_length=320, pattern=NO_NUL), _STORABLE
+]
+"""An email address (its form is the domain's to check): 320 characters at most."""
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL), _STORABLE]
+"""A message or free text: 2,000 characters at most."""

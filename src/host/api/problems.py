@@ -1,8 +1,9 @@
 """Errors as RFC 9457 problem details (`application/problem+json`), for every route.
 
-One place maps the job port's errors to HTTP statuses; HTTP errors (auth, routing, the body
-limit), validation errors and unexpected exceptions get the same shape. Every problem has a
-`type` of ours (never `about:blank`), so a client can tell the kinds apart by it alone.
+One place maps the job port's errors and the domain's (which carry their status and type)
+to HTTP statuses; HTTP errors (auth, routing, the body limit), validation errors and
+unexpected exceptions get the same shape. Every problem has a `type` of ours (never
+`about:blank`), so a client can tell the kinds apart by it alone.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from application.jobs import (
     RecurringJobNotFound,
     UniqueKeyHeld,
 )
+from domain.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(JobsError, _jobs_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -194,6 +197,11 @@ async def _jobs_error(request: Request, exc: JobsError) -> JSONResponse:
     )
     argument = getattr(exc, "argument", None)
     return problem_response(request, status, detail=str(exc), kind=kind, argument=argument)
+
+
+async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    """Every domain error says its own status and type: routes never catch them."""
+    return problem_response(request, exc.status, detail=str(exc), kind=exc.type)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
