@@ -73,9 +73,11 @@ async def business(request: pytest.FixtureRequest) -> AsyncIterator[Business]:
         clock=clock,
         database=DatabaseConfig(url="sqlite://"),  # the SQL entries bring their own store
     )
+    uow: UnitOfWork
     if request.param == "memory":
         backend: EngineBackend = MemoryBackend(context)
-        repos, uow, engine = in_memory(), InMemoryUnitOfWork(backend.jobs), None
+        engine: sa.Engine | None = None
+        repos, uow = in_memory(), InMemoryUnitOfWork(backend.jobs)
     else:
         engine = sql_engine(request, request.param)
         store = SQLAlchemyJobStore(engine)
