@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 # uv.lock by `make lock`. The virtualenv is redone only when the lock or pyproject.toml change.
 LOCK := requirements/dev.txt
 
-.PHONY: install system-packages run worker test lint format typecheck layers check clean \
-	lock lock-upgrade lock-check deploy-checks image-check new-service
+.PHONY: install system-packages run worker test test-fast lint format typecheck layers check \
+	clean lock lock-upgrade lock-check deploy-checks image-check new-service
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ system-packages: ## unixODBC, the MariaDB ODBC driver and Chromium for the tests
 
 test: install system-packages ## run the test suite
 	$(BIN)/pytest
+
+# The inner loop: unit tests and the contract suites on memory and SQLite only (no servers).
+FAST_TESTS := tests/unit tests/contract -k "not postgresql and not mariadb and not mssql"
+
+test-fast: install ## unit and contract tests on memory and SQLite, under a minute
+	$(BIN)/pytest $(FAST_TESTS)
 
 lint: install
 	$(BIN)/ruff check src tests
