@@ -73,7 +73,7 @@ def create_app(
             return {"status": "unavailable", "reason": reason}
         return {"status": "ready"}
 
-    api.install(app, settings)
+    api.install(app, settings, container.features())
     dashboard.install(app, settings, container)
     app.include_router(metrics.router(settings))
     app.add_middleware(RequestContextMiddleware)

@@ -12,7 +12,8 @@ import host.catalog as catalog
 from application.jobs import JobAdmin, JobService
 from domain.clock import Clock
 from host import checks
-from host.registrar import RecurringJobRegistrar
+from host.feature import Feature
+from host.registrar import RecurringDeclaration, RecurringJobRegistrar
 from host.settings import Settings
 from infrastructure.jobs.backend import (
     BackendContext,
@@ -52,10 +53,20 @@ class ProviderHandlerFactory:
         return instance
 
 
-def build_registry(settings: Settings) -> HandlerRegistry:
+def build_registry(settings: Settings, features: Sequence[Feature] = ()) -> HandlerRegistry:
     registry = HandlerRegistry(default_retry=settings.jobs.retry.policy())
     catalog.register_handlers(registry)
+    for feature in features:
+        feature.register_handlers(registry)
     return registry
+
+
+def recurring_declarations(
+    settings: Settings, features: Sequence[Feature] = ()
+) -> list[RecurringDeclaration]:
+    """The catalog's recurring jobs and every feature's."""
+    declared = catalog.recurring_declarations(settings)
+    return declared + [d for feature in features for d in feature.recurring(settings)]
 
 
 def backend_context(
@@ -128,7 +139,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    handler_registry = providers.Singleton(build_registry, settings)
+    features: providers.Provider[Sequence[Feature]] = providers.Object(())
+    """The features' declarations (`host.features.FEATURES`, set by `create_container`)."""
+    handler_registry = providers.Singleton(build_registry, settings, features)
 
     persistence_kind = providers.Callable(lambda s: s.db.persistence, settings)
     persistence = providers.Selector(
@@ -187,26 +200,56 @@ class Container(containers.DeclarativeContainer):
     registrar = providers.Factory(
         RecurringJobRegistrar,
         jobs,
-        providers.Callable(catalog.recurring_declarations, settings),
+        providers.Callable(recurring_declarations, settings, features),
         prune=providers.Callable(lambda s: s.jobs.remove_undeclared_recurring, settings),
     )
 
 
-def create_container(settings: Settings | None = None) -> Container:
-    """The container, its wiring checked (`host.checks`).
+def create_container(
+    settings: Settings | None = None, features: Sequence[Feature] | None = None
+) -> Container:
+    """The container with every feature (`host.features.FEATURES` unless given), its wiring
+    checked (`host.checks`).
 
     Raises:
         StartupCheckFailed: a handler without a factory, or a recurring job naming an
             unregistered handler.
     """
+    if features is None:
+        # Imported here: feature modules import the API, which imports this module.
+        from host.features import FEATURES
+
+        features = FEATURES
     container = Container(settings=settings or Settings())
+    install_features(container, features)
     check_wiring(container)
     return container
+
+
+def install_features(container: Container, features: Sequence[Feature]) -> None:
+    """Give each feature's container the core ports, make it `container.<name>`, and let
+    the handler factory build its handlers."""
+    container.features.override(providers.Object(tuple(features)))
+    core = providers.DependenciesContainer(
+        settings=container.settings,
+        clock=container.clock,
+        email=container.adapters.email,
+        persistence=container.persistence_kind,
+        database=container.adapters.database,
+        jobs=container.jobs,
+        unit_of_work=container.unit_of_work,
+    )
+    for feature in features:
+        provided: Any = providers.Container(feature.container, core=core)
+        setattr(container, feature.name, provided)
+        container.handler_factories.add_args(
+            *(factory.provider for factory in provided.handlers.args)
+        )
 
 
 def check_wiring(container: Container) -> None:
     """Raises StartupCheckFailed as `create_container` does."""
     registry = container.handler_registry()
     checks.check_handlers_have_factories(registry, container.handler_factory().classes)
-    declarations = catalog.recurring_declarations(container.settings())
+    declarations = recurring_declarations(container.settings(), container.features())
     checks.check_recurring_handlers_registered(registry, declarations)

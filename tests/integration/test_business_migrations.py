@@ -29,7 +29,7 @@ def test_migrated_tables_match_the_declared_ones(kind: str, request: pytest.Fixt
 def test_business_chain_has_its_own_version_and_both_chains_are_at_head(
     sqlite_engine: sa.Engine,
 ) -> None:
-    assert migrate.current_revision(sqlite_engine) == migrate.head_revision() == "b0001"
+    assert migrate.current_revision(sqlite_engine) == migrate.head_revision() is not None
     assert jobs_migrate.is_at_head(sqlite_engine)
     assert migrate.VERSION_TABLE in sa.inspect(sqlite_engine).get_table_names()
 
