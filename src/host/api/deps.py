@@ -37,6 +37,7 @@ Jobs = Annotated[JobService, Depends(job_service)]
 Admin = Annotated[JobAdmin, Depends(job_admin)]
 Now = Annotated[Clock, Depends(clock)]
 
+
 def sees_details(request: Request, caller: Annotated[Principal, READ]) -> bool:
     """Whether the caller's scope shows a job's tracebacks, log lines and result."""
     return caller.allows(container_of(request).settings().auth.details_scope)
