@@ -8,7 +8,9 @@ import threading
 from collections import defaultdict
 
 from application.jobs import JobContext, RetryPolicy
-from host.catalog import register_handlers
+from host.container import build_registry
+from host.features import FEATURES
+from host.settings import Settings
 from infrastructure.jobs.handlers import HandlerRegistry
 
 GATE_LIMIT_SECONDS = 30.0
@@ -43,8 +45,7 @@ class Probe:
 
 def registry() -> HandlerRegistry:
     """The service's handlers and the probes (each runs once; a retrying one twice)."""
-    found = HandlerRegistry()
-    register_handlers(found)
+    found = build_registry(Settings(), FEATURES)
     found.register(Probe.say, retry=RetryPolicy.none())
     found.register(Probe.fail, retry=RetryPolicy.none())
     found.register(Probe.wait, retry=RetryPolicy.none())
