@@ -46,7 +46,7 @@ def register_handlers(registry: HandlerRegistry) -> None:
 
 
 def recurring_jobs(settings: Settings) -> list[RecurringDeclaration]:
-    digest = Cron("30 7 * * *", DIGEST.timezone)
+    digest = Cron.daily(7, 30, timezone=DIGEST.timezone)
     return [recurring("orders-daily-digest", digest, OrderJobs.send_daily_digest)]
 
 
