@@ -87,7 +87,7 @@ class BulkNotificationIn(BaseModel):
             "requested_by": "ops@example.org",
         }
     )
-    user_ids: list[UUID] = Field(min_length=1, max_length=1000)
+    user_ids: list[UUID] = Field(min_length=1, max_length=100)
     message: Text
     requested_by: EmailAddress
 

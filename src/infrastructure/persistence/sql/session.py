@@ -67,6 +67,10 @@ class SqlUnitOfWork:
         session = Session(self._database.engine)
         token = _current.set(session)
         try:
+            # Begin in a worker thread: the job port then works on this connection from the
+            # event loop, and must not be the one to begin (on SQLite, BEGIN IMMEDIATE would
+            # block the loop while another transaction holds the write lock).
+            await asyncio.to_thread(session.connection)
             yield SqlTransaction(self._jobs.options(session=session))
             await asyncio.to_thread(session.commit)
         except BaseException:
