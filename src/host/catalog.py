@@ -24,6 +24,7 @@ from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
 from domain.notifications import NotificationJobs
 from domain.reports import ReportJobs
 from domain.users import EmailJobs
+from host.feature import repository
 from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings
 from infrastructure.email import LoggingEmailSender
@@ -35,20 +36,6 @@ from infrastructure.persistence.sql import reports as sql_reports
 from infrastructure.persistence.sql import users as sql_users
 
 MINUTE = dt.timedelta(minutes=1)
-
-
-def repository(
-    persistence: providers.Provider[str],
-    database: providers.Provider[Any],
-    sql: type[Any],
-    in_memory: type[Any],
-) -> providers.Selector[Any]:
-    """A repository port's adapter: in SQL (`APP_DB__PERSISTENCE=sql`) or in memory."""
-    return providers.Selector(
-        persistence,
-        sql=providers.Singleton(sql, database),
-        memory=providers.Singleton(in_memory),
-    )
 
 
 class Adapters(containers.DeclarativeContainer):

@@ -29,7 +29,7 @@ from infrastructure.jobs.engine.worker import WorkerSettings
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.sync_port import LoopThreadJobService
 from infrastructure.jobs.telemetry import LoggingMiddleware, MetricsMiddleware, TracingMiddleware
-from infrastructure.persistence.memory import InMemoryUnitOfWork
+from infrastructure.persistence.memory_tables import InMemoryUnitOfWork
 from infrastructure.persistence.sql.lifecycle import MemoryPersistence, SqlPersistence
 from infrastructure.persistence.sql.session import SqlUnitOfWork
 

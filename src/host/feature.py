@@ -14,12 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dependency_injector import containers
+from dependency_injector import containers, providers
 from fastapi import APIRouter, Depends, Request
 
 from host.registrar import RecurringDeclaration
 from host.settings import Settings
 from infrastructure.jobs.handlers import HandlerRegistry
+
+
+def repository(
+    persistence: providers.Provider[str],
+    database: providers.Provider[Any],
+    sql: type[Any],
+    in_memory: type[Any],
+) -> providers.Selector[Any]:
+    """A repository port's adapter: in SQL (`APP_DB__PERSISTENCE=sql`) or in memory."""
+    return providers.Selector(
+        persistence,
+        sql=providers.Singleton(sql, database),
+        memory=providers.Singleton(in_memory),
+    )
 
 
 def _no_recurring(settings: Settings) -> list[RecurringDeclaration]:

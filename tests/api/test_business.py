@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from application.jobs import JobId, JobState
 from tests.api.conftest import client_of, container_of
-from tests.api.test_jobs import assert_problem
+from tests.api.requests import assert_problem
 
 TYPE = "urn:jobs-service:problem:"
 

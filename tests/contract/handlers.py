@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from application.jobs import DoNotRetry, JobContext, RetryPolicy
-from domain.invoices import InvoiceNotFound
+from domain.errors import NotFound
 from infrastructure.jobs.handlers import HandlerRegistry
 
 WAIT_LIMIT = 10.0
@@ -145,7 +145,7 @@ class Recorder:
     async def remind(self, invoice_id: UUID) -> None:
         """A handler whose business record is gone."""
         Journal.add("remind", invoice_id)
-        raise InvoiceNotFound(invoice_id)
+        raise NotFound(invoice_id)
 
 
 class Registered:

@@ -38,7 +38,7 @@ async def test_a_job_whose_business_record_is_gone_fails_at_once(engine: Engine)
 
     view = await engine.jobs.get(job_id)
     assert (view.state, view.attempt) == (JobState.FAILED, 1)
-    assert view.history[-1].reason == "not retried: InvoiceNotFound"
+    assert view.history[-1].reason == "not retried: NotFound"
     assert view.error is not None
     assert str(invoice_id) in view.error.message
 

@@ -23,7 +23,7 @@ from infrastructure.jobs.engine.execution import construct
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.jobs.memory.backend import MemoryBackend
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
-from infrastructure.persistence.memory import InMemoryUnitOfWork
+from infrastructure.persistence.memory_tables import InMemoryUnitOfWork
 from infrastructure.persistence.sql.reports import reports
 from infrastructure.persistence.sql.session import SqlDatabase, SqlUnitOfWork
 from tests.contract.business import Repositories, in_memory, in_sql, sql_engine

@@ -16,8 +16,7 @@ from domain.orders import DigestSettings, OrderJobs
 from host.api.business import PREFIX
 from host.api.inputs import EmailAddress
 from host.api.problems import problem_responses
-from host.catalog import repository
-from host.feature import Feature, use_case
+from host.feature import Feature, repository, use_case
 from host.registrar import RecurringDeclaration, recurring
 from host.scopes import WRITE
 from host.settings import Settings

@@ -9,7 +9,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from domain.orders import Order
-from infrastructure.persistence.memory import MemoryTable
+from infrastructure.persistence.memory_tables import MemoryTable
 from infrastructure.persistence.sql.metadata import DecimalText, EmailAddress, UTCDateTime, metadata
 from infrastructure.persistence.sql.rows import upsert
 from infrastructure.persistence.sql.session import SqlDatabase

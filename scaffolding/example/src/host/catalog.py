@@ -30,6 +30,10 @@ class Adapters(containers.DeclarativeContainer):
     temp_directory = providers.Dependency(instance_of=Path)
     clock: providers.Dependency[Clock] = providers.Dependency()
     """The container's one clock."""
+    persistence = providers.Dependency(instance_of=str)
+    """`sql` or `memory`: where the repositories keep their rows."""
+    database: providers.Dependency[Any] = providers.Dependency()
+    """The SQL business database (None with the memory repositories)."""
     greetings = providers.Singleton(InMemoryGreetingLog)
     temp_files = providers.Factory(TempFileSettings, directory=temp_directory)
 
