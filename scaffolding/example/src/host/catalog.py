@@ -18,6 +18,7 @@ from domain.greetings import GreetingJobs
 from domain.maintenance import HeartbeatJobs, TempFileJobs, TempFileSettings
 from host.registrar import RecurringDeclaration, recurring
 from host.settings import Settings
+from infrastructure.email import LoggingEmailSender
 from infrastructure.jobs.handlers import HandlerRegistry
 from infrastructure.persistence.memory import InMemoryGreetingLog
 
@@ -35,6 +36,8 @@ class Adapters(containers.DeclarativeContainer):
     database: providers.Dependency[Any] = providers.Dependency()
     """The SQL business database (None with the memory repositories)."""
     greetings = providers.Singleton(InMemoryGreetingLog)
+    email = providers.Singleton(LoggingEmailSender)
+    """The email port the features are given (logs instead of sending: put your provider's)."""
     temp_files = providers.Factory(TempFileSettings, directory=temp_directory)
 
 
