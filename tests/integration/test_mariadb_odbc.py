@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from infrastructure.jobs.sql.database import create_engine
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 from infrastructure.jobs.sql.tables import build_metadata
 from infrastructure.jobs.sql.transactions import is_deadlock
+from infrastructure.persistence.sql import migrate as business_migrate
 from tests.databases import empty_tables, server_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,8 +188,18 @@ def test_migrate_command_builds_the_store_tables_through_pyodbc() -> None:
         engine = create_engine(url)
         try:
             assert migrate.is_at_head(engine)
-            with engine.connect() as connection:
-                context = MigrationContext.configure(connection)
-                assert compare_metadata(context, build_metadata()) == []
+            assert business_migrate.current_revision(engine) == business_migrate.head_revision()
+            store_tables = build_metadata()
+            with engine.connect() as connection:  # the business tables are checked elsewhere
+                context = MigrationContext.configure(
+                    connection,
+                    opts={"include_name": _in(store_tables)},
+                )
+                assert compare_metadata(context, store_tables) == []
         finally:
             engine.dispose()
+
+
+def _in(metadata: sa.MetaData) -> Callable[[str | None, str, object], bool]:
+    """An Alembic `include_name` keeping only the tables of `metadata`."""
+    return lambda name, kind, _parent: kind != "table" or name in metadata.tables

@@ -121,8 +121,9 @@ async def test_recurring_tick_is_counted_with_its_lag(engine: Engine) -> None:
 
 
 async def test_duplicate_of_a_unique_job_is_not_counted(engine: Engine) -> None:
-    enqueued = delta_of("jobs_enqueued_total", queue="default", handler="Recorder.record")
-    unique = engine.jobs.options(unique_key="only-one")
+    # a queue of its own: the counter is process-wide, and other tests' engines count too
+    enqueued = delta_of("jobs_enqueued_total", queue="unique-count", handler="Recorder.record")
+    unique = engine.jobs.options(unique_key="only-one", queue="unique-count")
 
     await unique.enqueue(Recorder.record, 1)
     await unique.enqueue(Recorder.record, 1)

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from infrastructure.jobs.sql import migrate
 from infrastructure.jobs.sql.database import create_engine
+from infrastructure.persistence.sql import migrate as business_migrate
 from tests.reliability.common import (
     in_thread,
     job_service,
@@ -78,10 +79,16 @@ async def test_database_outage_loses_no_job(kind: str, figures: Figures, tmp_pat
             engine.dispose()
 
 
+def migrate_both_chains(engine: sa.Engine) -> None:
+    """What `jobs-service migrate` does: `serve --no-migrate` waits for both chains."""
+    migrate.upgrade(engine)
+    business_migrate.upgrade(engine)
+
+
 async def _outage_scenario(
     server: PrivateServer, engine: sa.Engine, url: str, figures: Figures, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(migrate.upgrade, engine)
+    await asyncio.to_thread(migrate_both_chains, engine)
     await asyncio.to_thread(create_witness_tables, engine)
     jobs, store = job_service(engine)
     rng = random.Random(6)

@@ -30,7 +30,7 @@ from tests.reliability.conftest import Database, Figures
 from tests.reliability.handlers import WitnessJobs, read_witnesses
 from tests.reliability.outage import HealthLog, poll_health
 from tests.reliability.processes import Processes, free_port
-from tests.reliability.test_database_outage import serve_env
+from tests.reliability.test_database_outage import migrate_both_chains, serve_env
 from tests.reliability.ticks import all_ready
 
 JOBS = 1000
@@ -59,6 +59,7 @@ async def test_sqlite_exclusive_locks_lose_no_job(
     database: Database, figures: Figures, tmp_path: Path
 ) -> None:
     engine = database.engine
+    await asyncio.to_thread(migrate_both_chains, engine)  # the job chain is there already
     jobs, store = job_service(engine)
     rng = random.Random(66)
     job_ids = [
