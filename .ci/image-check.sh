@@ -62,12 +62,22 @@ step "base image: Debian 12 minbase with Python 3.11 (.ci/base-image.sh, cached)
 base=$(bash .ci/base-image.sh)
 
 step "wheels for requirements/app.txt and the build backend, outside the build"
-key=$(cat requirements/app.txt pyproject.toml | sha256sum | cut -c1-16)
+key=$(cat requirements/app.txt pyproject.toml .ci/image-only-requirements.py | sha256sum | cut -c1-16)
 if [ "$(cat docker/wheelhouse/.key 2>/dev/null)" != "$key" ]; then
   rm -f docker/wheelhouse/*.whl docker/wheelhouse/.key
   start=$(now)
   python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
     --require-hashes -r requirements/app.txt -d docker/wheelhouse 2>&1 | grep -v 'is ignored' || true
+  # pip evaluates markers for this machine's Python; the image has Debian 12's 3.11.2, which
+  # needs a few more (e.g. async-timeout for python_full_version < '3.11.3').
+  image_only=$(mktemp)
+  python3 .ci/image-only-requirements.py requirements/app.txt 3.11.2 >"$image_only"
+  if [ -s "$image_only" ]; then
+    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+      --require-hashes --no-deps -r "$image_only" -d docker/wheelhouse 2>&1 \
+      | grep -v 'is ignored' || true
+  fi
+  rm -f "$image_only"
   # The project's build backend, which the build stage needs to build the project's wheel.
   backend=$(python3 -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
   # shellcheck disable=SC2086 # one argument per requirement
