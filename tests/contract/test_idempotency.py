@@ -7,8 +7,7 @@ import datetime as dt
 
 import pytest
 
-from application.jobs import IdempotencyKeyReused, InvalidArguments, JobState, MisfirePolicy
-from application.jobs.values import Cron
+from application.jobs import Cron, IdempotencyKeyReused, InvalidArguments, JobState, MisfirePolicy
 from tests.contract.conftest import Engine
 from tests.contract.handlers import Journal, Recorder
 

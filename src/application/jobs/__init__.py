@@ -36,28 +36,30 @@ from application.jobs.errors import (
     UniqueKeyHeld,
     WaitTimedOut,
 )
+from application.jobs.schedules import (
+    NEVER,
+    Cron,
+    Misfire,
+    MisfirePolicy,
+    Weekday,
+)
 from application.jobs.service import Batch, Handler, JobOptions, JobService
 from application.jobs.sync import SyncBatch, SyncJobService
 from application.jobs.time_zones import iana_zone
 from application.jobs.values import (
-    NEVER,
     BatchId,
     BatchView,
     ContinueOn,
-    Cron,
     JobError,
     JobId,
     JobState,
     JobView,
     JSONValue,
     LogLine,
-    Misfire,
-    MisfirePolicy,
     OnExhausted,
     RecurringView,
     RetryPolicy,
     Transition,
-    Weekday,
 )
 from domain.jobs import DoNotRetry, JobContext
 

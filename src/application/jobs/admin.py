@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from application.jobs.schedules import Cron
 from application.jobs.values import (
     BatchView,
-    Cron,
     JobId,
     JobState,
     JSONValue,

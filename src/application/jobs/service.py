@@ -8,11 +8,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias
 
+from application.jobs.schedules import Cron
 from application.jobs.values import (
     BatchId,
     BatchView,
     ContinueOn,
-    Cron,
     JobId,
     JobView,
     RecurringView,

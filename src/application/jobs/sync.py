@@ -10,12 +10,12 @@ import datetime as dt
 from contextlib import AbstractContextManager
 from typing import ParamSpec, Protocol
 
+from application.jobs.schedules import Cron
 from application.jobs.service import Handler
 from application.jobs.values import (
     BatchId,
     BatchView,
     ContinueOn,
-    Cron,
     JobId,
     JobView,
     RecurringView,

@@ -22,13 +22,13 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from application.jobs import NEVER, Cron, InvalidSchedule
+from infrastructure.jobs import wall_clock
 
 _SECOND = dt.timedelta(seconds=1)
 # Cronos's field bounds, by position in a six-field expression (the day of week ends at 6 when a
@@ -241,67 +241,12 @@ class _WallCursor:
                 return found
 
 
-class _Kind(Enum):
-    NORMAL = "normal"
-    GAP = "gap"
-    AMBIGUOUS = "ambiguous"
-
-
-@dataclass(frozen=True, slots=True)
-class _Transition:
-    """An offset change around a wall time: `at` in UTC, the wall times it skips or repeats."""
-
-    kind: _Kind
-    at: dt.datetime
-    before: dt.timedelta
-    after: dt.timedelta
-
-    @property
-    def wall_start(self) -> dt.datetime:
-        """First wall time skipped (gap) or repeated (ambiguous)."""
-        return _wall(self.at + min(self.before, self.after))
-
-    @property
-    def wall_end(self) -> dt.datetime:
-        """First wall time after the skipped or repeated ones."""
-        return _wall(self.at + max(self.before, self.after))
-
-
-def _wall(instant: dt.datetime) -> dt.datetime:
-    return instant.replace(tzinfo=None)
-
-
-def _transition(zone: ZoneInfo, wall: dt.datetime) -> _Transition | None:
-    """The offset change that makes `wall` skipped or repeated; None for an ordinary wall time."""
-    first = wall.replace(tzinfo=zone, fold=0).utcoffset()
-    second = wall.replace(tzinfo=zone, fold=1).utcoffset()
-    assert first is not None and second is not None
-    if first == second:
-        return None
-    # the change lies between the two readings of `wall`; find its exact second
-    low = math.floor((_wall(wall) - first).replace(tzinfo=dt.UTC).timestamp())
-    high = math.ceil((_wall(wall) - second).replace(tzinfo=dt.UTC).timestamp())
-    low, high = min(low, high), max(low, high)
-    while low < high:
-        middle = (low + high) // 2
-        if dt.datetime.fromtimestamp(middle, zone).utcoffset() == second:
-            high = middle
-        else:
-            low = middle + 1
-    kind = _Kind.GAP if first < second else _Kind.AMBIGUOUS
-    return _Transition(kind, dt.datetime.fromtimestamp(low, dt.UTC), first, second)
-
-
-def _instant(zone: ZoneInfo, wall: dt.datetime, *, fold: int = 0) -> dt.datetime:
-    return wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC)
-
-
 def _resolve(zone: ZoneInfo, wall: dt.datetime) -> dt.datetime:
     """The instant a matching wall time found outside a repeated interval fires at."""
-    change = _transition(zone, wall)
-    if change is not None and change.kind is _Kind.GAP:
+    change = wall_clock.transition(zone, wall)
+    if change is not None and change.kind is wall_clock.Kind.GAP:
         return change.at  # the first valid instant after the gap
-    return _instant(zone, wall)  # an ambiguous wall time fires in its first copy
+    return wall_clock.instant(zone, wall)  # an ambiguous wall time fires in its first copy
 
 
 def _next(
@@ -309,24 +254,24 @@ def _next(
 ) -> dt.datetime | None:
     """Cronos's next occurrence strictly after `after`."""
     local = after.astimezone(zone)
-    wall = _wall(local)
-    change = _transition(zone, wall)
-    if change is None or change.kind is not _Kind.AMBIGUOUS:
+    wall = wall_clock.wall_time(local)
+    change = wall_clock.transition(zone, wall)
+    if change is None or change.kind is not wall_clock.Kind.AMBIGUOUS:
         found = cursor.after(wall)
         return None if found is None else _resolve(zone, found)
     end = change.wall_end
     if local.fold == 0:
         found = cursor.after(wall)
         if found is not None and found < end:
-            return _instant(zone, found, fold=0)
+            return wall_clock.instant(zone, found, fold=0)
         if interval:
             found = cursor.at_or_after(change.wall_start)
             if found is not None and found < end:
-                return _instant(zone, found, fold=1)
+                return wall_clock.instant(zone, found, fold=1)
     elif interval:
         found = cursor.after(wall)
         if found is not None and found < end:
-            return _instant(zone, found, fold=1)
+            return wall_clock.instant(zone, found, fold=1)
     found = cursor.at_or_after(end)
     return None if found is None else _resolve(zone, found)
 
@@ -336,21 +281,21 @@ def _previous(
 ) -> dt.datetime | None:
     """The latest fire time strictly before `before`: `_next` walked backwards."""
     local = before.astimezone(zone)
-    wall = _wall(local)
-    change = _transition(zone, wall)
-    if change is None or change.kind is not _Kind.AMBIGUOUS:
+    wall = wall_clock.wall_time(local)
+    change = wall_clock.transition(zone, wall)
+    if change is None or change.kind is not wall_clock.Kind.AMBIGUOUS:
         return _previous_outside(cursor, zone, interval, wall, before)
     start = change.wall_start
     if local.fold == 1:
         if interval:
             found = cursor.before(wall)
             if found is not None and found >= start:
-                return _instant(zone, found, fold=1)
+                return wall_clock.instant(zone, found, fold=1)
         found = cursor.before(change.wall_end)
     else:
         found = cursor.before(wall)
     if found is not None and found >= start:
-        return _instant(zone, found, fold=0)
+        return wall_clock.instant(zone, found, fold=0)
     return _previous_outside(cursor, zone, interval, start, before)
 
 
@@ -360,11 +305,11 @@ def _previous_outside(
     """The latest fire time strictly before `before` whose wall time is before `wall`."""
     found = cursor.before(wall)
     while found is not None:
-        change = _transition(zone, found)
+        change = wall_clock.transition(zone, found)
         if change is None:
-            return _instant(zone, found)
-        if change.kind is _Kind.AMBIGUOUS:
-            return _instant(zone, found, fold=1 if interval else 0)
+            return wall_clock.instant(zone, found)
+        if change.kind is wall_clock.Kind.AMBIGUOUS:
+            return wall_clock.instant(zone, found, fold=1 if interval else 0)
         if change.at < before:
             return change.at
         found = cursor.before(change.wall_start)  # this gap already fired at `before`
