@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import uuid4
 
 from application.jobs import (
     Batch,
@@ -38,7 +35,8 @@ from infrastructure.jobs.cron import next_fire
 from infrastructure.jobs.engine import states
 from infrastructure.jobs.engine.batch import CollectingBatch
 from infrastructure.jobs.engine.middleware import Enqueue, Middlewares
-from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob, Request
+from infrastructure.jobs.engine.model import Job, NewBatch, RecurringJob
+from infrastructure.jobs.engine.records import JobRecords
 from infrastructure.jobs.engine.store import ClientStore
 from infrastructure.jobs.engine.views import recurring_view
 from infrastructure.jobs.handlers import HandlerDefinition, HandlerRegistry
@@ -69,6 +67,7 @@ class EngineJobService:
         self._payload_limit = payload_limit
         self._middleware = middleware or Middlewares()
         self._options = options or JobOptions()
+        self._records = JobRecords(registry, clock, self._options, payload_limit)
 
     def options(
         self,
@@ -107,7 +106,7 @@ class EngineJobService:
 
     # --- creating jobs -----------------------------------------------------------------------
     async def enqueue(self, handler: Callable[..., object], /, *args: Any, **kwargs: Any) -> JobId:
-        return await self.submit(*self._encoded(handler, args, kwargs))
+        return await self.submit(*self._records.encoded(handler, args, kwargs))
 
     async def schedule(
         self,
@@ -117,13 +116,13 @@ class EngineJobService:
         *args: Any,
         **kwargs: Any,
     ) -> JobId:
-        run_at = self._resolve_when(when)
-        return await self.submit(*self._encoded(handler, args, kwargs), run_at=run_at)
+        run_at = self._records.resolve_when(when)
+        return await self.submit(*self._records.encoded(handler, args, kwargs), run_at=run_at)
 
     async def continue_with(
         self, parent: JobId, handler: Callable[..., object], /, *args: Any, **kwargs: Any
     ) -> JobId:
-        return await self.submit(*self._encoded(handler, args, kwargs), parent=parent)
+        return await self.submit(*self._records.encoded(handler, args, kwargs), parent=parent)
 
     async def submit(
         self,
@@ -140,11 +139,13 @@ class EngineJobService:
             state, reason, operation = JobState.AWAITING, "awaiting parent", "continue"
         elif run_at is not None:
             state, reason, operation = JobState.SCHEDULED, "scheduled", "schedule"
-            run_at = self._resolve_when(run_at)
+            run_at = self._records.resolve_when(run_at)
         else:
             state, reason, operation = JobState.ENQUEUED, "enqueued", "enqueue"
-        job = self._job_of(definition, args, kwargs, state, reason, run_at=run_at, parent=parent)
-        return await self._create_one(self._with_request(job, operation), operation)
+        job = self._records.job_of(
+            definition, args, kwargs, state, reason, run_at=run_at, parent=parent
+        )
+        return await self._create_one(self._records.with_request(job, operation), operation)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
@@ -170,63 +171,9 @@ class EngineJobService:
         batch_id: BatchId | None = None,
     ) -> Job:
         """A job record for `handler(*args, **kwargs)` with these options, checked."""
-        return self._job_of(*self._encoded(handler, args, kwargs), state, reason, batch_id)
-
-    def _encoded(
-        self, handler: Callable[..., object], args: Sequence[object], kwargs: Mapping[str, object]
-    ) -> tuple[HandlerDefinition, list[JSONValue], dict[str, JSONValue]]:
-        """The handler's definition and the arguments checked and turned into JSON."""
-        definition = self._registry.resolve(handler)
-        return definition, *definition.encode(args, kwargs, self._payload_limit)
-
-    def _job_of(
-        self,
-        definition: HandlerDefinition,
-        args: list[JSONValue],
-        kwargs: dict[str, JSONValue],
-        state: JobState,
-        reason: str,
-        batch_id: BatchId | None = None,
-        *,
-        run_at: dt.datetime | None = None,
-        parent: JobId | None = None,
-    ) -> Job:
-        options = self._options
-        return Job(
-            id=JobId(uuid4()),
-            handler=definition.name,
-            args=args,
-            kwargs=kwargs,
-            queue=options.queue or definition.options.queue,
-            state=state,
-            created_at=self._clock.now(),
-            retry=options.retry or definition.options.retry,
-            timeout=options.timeout or definition.options.timeout,
-            unique_key=options.unique_key,
-            continue_on=options.continue_on,
-            batch_id=batch_id,
-            reason=reason,
-            run_at=run_at,
-            parent_id=parent,
-            expires_at=self._deadline(),
+        return self._records.job_of(
+            *self._records.encoded(handler, args, kwargs), state, reason, batch_id
         )
-
-    def _deadline(self) -> dt.datetime | None:
-        """When a job of these options expires if not started: the earlier of the two."""
-        given = [self._options.expires_at, self._options.expires_in]
-        deadlines = [self._resolve_when(when) for when in given if when is not None]
-        return min(deadlines, default=None)
-
-    def _with_request(self, job: Job, operation: str) -> Job:
-        """The job with the call's idempotency key and a digest of what it asks (the time
-        left out: a retried call computes another)."""
-        key = self._options.idempotency_key
-        if key is None:
-            return job
-        asked = [operation, job.handler, job.args, job.kwargs, job.queue, job.unique_key]
-        asked += [str(job.parent_id), job.recurring_id]
-        digest = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode())
-        return dataclasses.replace(job, request=Request(key=key, fingerprint=digest.hexdigest()))
 
     async def _create_batch(self, collected: CollectingBatch) -> None:
         continuation = [collected.continuation] if collected.continuation else []
@@ -264,17 +211,6 @@ class EngineJobService:
         await self._middleware.enqueuing(enqueue, write)
         return ids
 
-    def _resolve_when(self, when: dt.timedelta | dt.datetime) -> dt.datetime:
-        if isinstance(when, dt.timedelta):
-            if when < dt.timedelta(0):
-                raise InvalidSchedule(f"a delay must not be negative, got {when}")
-            return self._clock.now() + when
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise InvalidSchedule(
-                f"refusing naive datetime {when.isoformat()}: give a timezone-aware instant"
-            )
-        return when.astimezone(dt.UTC)
-
     # --- recurring jobs ----------------------------------------------------------------------
     async def add_or_update_recurring(
         self,
@@ -285,7 +221,9 @@ class EngineJobService:
         *args: Any,
         **kwargs: Any,
     ) -> None:
-        await self.submit_recurring(recurring_id, cron, *self._encoded(handler, args, kwargs))
+        await self.submit_recurring(
+            recurring_id, cron, *self._records.encoded(handler, args, kwargs)
+        )
 
     async def submit_recurring(
         self,
@@ -299,7 +237,7 @@ class EngineJobService:
         if not recurring_id or len(recurring_id) > 200:
             raise InvalidSchedule("a recurring job id is 1 to 200 characters")
         schedule = cron if isinstance(cron, Cron) else Cron(cron)
-        job = self._job_of(definition, args, kwargs, JobState.ENQUEUED, "")
+        job = self._records.job_of(definition, args, kwargs, JobState.ENQUEUED, "")
         recurring = RecurringJob(
             id=recurring_id,
             cron=schedule,
@@ -319,7 +257,7 @@ class EngineJobService:
     async def trigger_recurring(self, recurring_id: str) -> JobId:
         definition = await self._recurring(recurring_id)
         job = definition.new_job(self._clock.now(), reason="triggered")
-        return await self._create_one(self._with_request(job, "trigger"), "trigger")
+        return await self._create_one(self._records.with_request(job, "trigger"), "trigger")
 
     async def pause_recurring(self, recurring_id: str) -> None:
         if not await self._store.set_recurring_paused(recurring_id, True, next_run_at=None):
