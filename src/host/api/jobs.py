@@ -22,16 +22,13 @@ from host.api.deps import ADMIN, READ, WRITE, Admin, Jobs, Now, SeesDetails
 from host.api.inputs import IdempotencyKey, Instant, Name, QueueName, unstorable_argument
 from host.api.problems import problem_responses
 from host.api.schemas.jobs import (
-    BulkResultOut,
     EnqueueRequest,
     ExplanationOut,
     HandlerOut,
     JobCreated,
-    JobFilterBody,
     JobOut,
-    JobPageOut,
-    JobSummaryOut,
 )
+from host.api.schemas.listing import BulkResultOut, JobFilterBody, JobPageOut, JobSummaryOut
 from host.auth import AuthenticatedRoute
 from host.job_details import without_details
 

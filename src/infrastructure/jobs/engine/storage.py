@@ -10,7 +10,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from application.jobs import JobId, JobState
-from infrastructure.jobs.engine import lifecycle, running
+from infrastructure.jobs.engine import lifecycle, running, upkeep
 from infrastructure.jobs.engine.model import (
     BulkMove,
     Claim,
@@ -129,16 +129,16 @@ class TransactionalStore(abc.ABC):
         await self.transaction(lambda tx: running.release(tx, claims, now, reason))
 
     async def enqueue_due(self, *, now: dt.datetime, limit: int) -> int:
-        return await self.transaction(lambda tx: lifecycle.enqueue_due(tx, now, limit))
+        return await self.transaction(lambda tx: upkeep.enqueue_due(tx, now, limit))
 
     async def expire_overdue(self, *, now: dt.datetime, limit: int) -> int:
-        return await self._changing(lambda tx: lifecycle.expire_overdue(tx, now, limit))
+        return await self._changing(lambda tx: upkeep.expire_overdue(tx, now, limit))
 
     async def rescue_expired(self, *, now: dt.datetime, limit: int, elect: Elect = keep) -> int:
-        return await self._changing(lambda tx: lifecycle.rescue_expired(tx, now, limit, elect))
+        return await self._changing(lambda tx: upkeep.rescue_expired(tx, now, limit, elect))
 
     async def upsert_recurring(self, definition: RecurringJob) -> None:
-        await self.transaction(lambda tx: lifecycle.upsert_recurring(tx, definition))
+        await self.transaction(lambda tx: upkeep.upsert_recurring(tx, definition))
 
     async def record_ticks(
         self,
@@ -150,7 +150,7 @@ class TransactionalStore(abc.ABC):
         now: dt.datetime,
     ) -> bool:
         return await self.transaction(
-            lambda tx: lifecycle.record_ticks(
+            lambda tx: upkeep.record_ticks(
                 tx,
                 recurring_id,
                 expected_next_run=expected_next_run,
