@@ -4,7 +4,6 @@ every process and replica that points at it. Its schema comes from Alembic migra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import sqlalchemy as sa
@@ -15,8 +14,6 @@ from infrastructure.jobs.sql.database import create_engine, default_schema
 from infrastructure.jobs.sql.store import SQLAlchemyJobStore
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_POLL_SECONDS = 2.0
 
 
 class SqlBackend(EngineBackend):
@@ -42,13 +39,7 @@ class SqlBackend(EngineBackend):
         if self.context.database.migrate_on_start:
             await self.migrate()
             return False
-        while await self.problem() is not None:
-            logger.warning("waiting for the schema to be migrated to head")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), SCHEMA_POLL_SECONDS)
-            if stopping.is_set():
-                return True
-        return False
+        return await migrate.wait_for_schema(self.problem, stopping, "the schema")
 
     async def migrate(self) -> str:
         try:

@@ -7,10 +7,11 @@ bounded by a timeout, then find the schema at head and do nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,6 +28,23 @@ _PG_LOCK_KEY = 0x6A6F6273  # "jobs"
 
 class MigrationLockTimeout(TimeoutError):
     """Another process held the migration lock for longer than the timeout."""
+
+
+SCHEMA_POLL_SECONDS = 2.0
+
+
+async def wait_for_schema(
+    problem: Callable[[], Awaitable[str | None]], stopping: asyncio.Event, what: str
+) -> bool:
+    """Wait until `problem` says nothing (another process migrated `what`), looking every
+    `SCHEMA_POLL_SECONDS`. True when `stopping` was set meanwhile."""
+    while await problem() is not None:
+        logger.warning("waiting for %s to be migrated to head", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), SCHEMA_POLL_SECONDS)
+        if stopping.is_set():
+            return True
+    return False
 
 
 def alembic_config(

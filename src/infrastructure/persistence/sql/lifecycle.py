@@ -4,19 +4,16 @@ migrated at start-up (or waited for), checked for readiness, closed at the end."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import sqlalchemy as sa
 
 from infrastructure.jobs.sql.database import create_engine
-from infrastructure.jobs.sql.migrate import MigrationLockTimeout
+from infrastructure.jobs.sql.migrate import MigrationLockTimeout, wait_for_schema
 from infrastructure.persistence.sql import migrate
 from infrastructure.persistence.sql.session import SqlDatabase
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_POLL_SECONDS = 2.0
 
 
 class PersistenceError(Exception):
@@ -46,13 +43,7 @@ class SqlPersistence:
         if self._migrate_on_start:
             await self.migrate()
             return False
-        while await self.problem() is not None:
-            logger.warning("waiting for the business tables to be migrated to head")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), SCHEMA_POLL_SECONDS)
-            if stopping.is_set():
-                return True
-        return False
+        return await wait_for_schema(self.problem, stopping, "the business tables")
 
     async def migrate(self) -> str:
         """Raises PersistenceError when another migration held the lock too long."""
